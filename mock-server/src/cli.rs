@@ -1,0 +1,103 @@
+//! The command line: every flag also from a `BELVO_MOCK_*` environment variable (and the keys
+//! from the `BELVO_SECRET_ID` / `BELVO_SECRET_PASSWORD` variables Belvo apps already use).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::config::{Config, DEFAULT_SECRET_ID, DEFAULT_SECRET_PASSWORD, MfaMode, SecretKey};
+
+/// A faithful local fake of Belvo's Brazil employment API.
+#[derive(Debug, Parser)]
+#[command(name = "mock-server", version, about, long_about = None)]
+pub struct Cli {
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, env = "BELVO_MOCK_ADDR", default_value = "127.0.0.1:8000")]
+    pub addr: SocketAddr,
+
+    /// Secret id of the default key pair.
+    #[arg(long, env = "BELVO_SECRET_ID", default_value = DEFAULT_SECRET_ID)]
+    pub secret_id: String,
+
+    /// Secret password of the default key pair.
+    #[arg(long, env = "BELVO_SECRET_PASSWORD", default_value = DEFAULT_SECRET_PASSWORD, hide_env_values = true)]
+    pub secret_password: String,
+
+    /// More key pairs as ID:PASSWORD, one tenant each (repeat the flag, or comma-separate in the env var).
+    #[arg(
+        long = "key",
+        env = "BELVO_MOCK_KEY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub keys: Vec<SecretKey>,
+
+    /// Whether link logins ask for an MFA token (428 token_required) or complete at once (201).
+    #[arg(long, env = "BELVO_MOCK_MFA", default_value = "always", value_parser = ["always", "never"])]
+    pub mfa: String,
+
+    /// Seconds an MFA session stays usable (the 428's `expiry`).
+    #[arg(long, env = "BELVO_MOCK_SESSION_EXPIRY", default_value_t = 120)]
+    pub session_expiry: u64,
+
+    /// Seed of the deterministic data generator.
+    #[arg(long, env = "BELVO_MOCK_SEED", default_value_t = 1)]
+    pub seed: u64,
+
+    /// Base of absolute URLs in `next`/`previous` (default: http://<Host header>).
+    #[arg(long, env = "BELVO_MOCK_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long, env = "BELVO_MOCK_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+impl Cli {
+    /// The server configuration these flags describe.
+    pub fn config(&self) -> Config {
+        let mut keys = vec![SecretKey::new(&self.secret_id, &self.secret_password)];
+        keys.extend(self.keys.iter().cloned());
+        Config {
+            keys,
+            mfa: self.mfa.parse().unwrap_or(MfaMode::Always),
+            session_expiry: Duration::from_secs(self.session_expiry),
+            seed: self.seed,
+            public_url: self.public_url.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_build_the_config_with_the_default_pair_first() {
+        let cli = Cli::try_parse_from([
+            "mock-server",
+            "--key",
+            "a:b",
+            "--key",
+            "c:d",
+            "--mfa",
+            "never",
+            "--session-expiry",
+            "30",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let config = cli.config();
+        assert_eq!(config.keys.len(), 3);
+        assert_eq!(config.keys[1], SecretKey::new("a", "b"));
+        assert_eq!(config.mfa, MfaMode::Never);
+        assert_eq!(config.session_expiry, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_the_parser() {
+        assert!(Cli::try_parse_from(["mock-server", "--mfa", "sometimes"]).is_err());
+        assert!(Cli::try_parse_from(["mock-server", "--key", "nocolon"]).is_err());
+        assert!(Cli::try_parse_from(["mock-server", "--addr", "nowhere"]).is_err());
+    }
+}

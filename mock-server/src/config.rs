@@ -1,0 +1,120 @@
+//! Runtime configuration of one fake: tenants (key pairs), MFA mode, timings, seed, public URL.
+//!
+//! Built by the CLI (`cli.rs`) or by hand for the in-process [`crate::MockServer`]; it holds no
+//! HTTP types so the store can read it too.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The secret id used when neither `BELVO_SECRET_ID` nor a flag says otherwise.
+pub const DEFAULT_SECRET_ID: &str = "sandbox-secret-id";
+/// The secret password used when neither `BELVO_SECRET_PASSWORD` nor a flag says otherwise.
+pub const DEFAULT_SECRET_PASSWORD: &str = "sandbox-secret-password";
+
+/// One Belvo key pair. Each pair is a tenant with its own links, data and journals.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey {
+    pub id: String,
+    pub password: String,
+}
+
+impl SecretKey {
+    pub fn new(id: impl Into<String>, password: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            password: password.into(),
+        }
+    }
+}
+
+// Never print the password, not even in debug output.
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretKey")
+            .field("id", &self.id)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl FromStr for SecretKey {
+    type Err = String;
+
+    /// Parses `ID:PASSWORD` (the password may itself contain `:`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some((id, password)) if !id.is_empty() && !password.is_empty() => {
+                Ok(Self::new(id, password))
+            }
+            _ => Err(format!("expected ID:PASSWORD, got {s:?}")),
+        }
+    }
+}
+
+/// Whether a link login asks for an MFA token (428) before completing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MfaMode {
+    /// Every login answers 428 `token_required`, as Belvo's INSS link guide documents.
+    #[default]
+    Always,
+    /// Logins complete at once with 201.
+    Never,
+}
+
+impl FromStr for MfaMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "always" => Ok(Self::Always),
+            "never" => Ok(Self::Never),
+            other => Err(format!("expected always or never, got {other:?}")),
+        }
+    }
+}
+
+/// Everything one running fake needs to know.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Key pairs; the first is the "default" tenant printed at startup. Never empty.
+    pub keys: Vec<SecretKey>,
+    pub mfa: MfaMode,
+    /// How long an MFA session stays usable (the 428's `expiry`).
+    pub session_expiry: Duration,
+    /// Seed of the deterministic data generator.
+    pub seed: u64,
+    /// Base for absolute URLs (`next`/`previous`); `None` means the request's Host header.
+    pub public_url: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            keys: vec![SecretKey::new(DEFAULT_SECRET_ID, DEFAULT_SECRET_PASSWORD)],
+            mfa: MfaMode::Always,
+            session_expiry: Duration::from_secs(120),
+            seed: 1,
+            public_url: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_pairs_parse_id_and_password_split_at_the_first_colon() {
+        let key: SecretKey = "abc:p:w".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(key, SecretKey::new("abc", "p:w"));
+        assert!("nocolon".parse::<SecretKey>().is_err());
+        assert!(":pw".parse::<SecretKey>().is_err());
+        assert!("id:".parse::<SecretKey>().is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_password() {
+        let shown = format!("{:?}", SecretKey::new("id", "hunter2hunter2"));
+        assert!(!shown.contains("hunter2"));
+    }
+}

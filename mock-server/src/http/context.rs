@@ -1,0 +1,193 @@
+//! Per-request context: the request id, the authenticated tenant, the query, the JSON body and
+//! the base for absolute URLs, each as an extractor whose rejection is an [`ApiError`].
+
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::AppState;
+use super::error::{ApiError, render};
+use crate::store::{Params, TenantId};
+
+/// The id of this request: 32 hex in error bodies, hyphenated where Belvo shows a UUID.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestId(pub Uuid);
+
+impl RequestId {
+    pub fn hex(&self) -> String {
+        self.0.simple().to_string()
+    }
+    pub fn hyphenated(&self) -> String {
+        self.0.hyphenated().to_string()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .copied()
+            .unwrap_or_else(|| RequestId(Uuid::new_v4())))
+    }
+}
+
+/// Outermost middleware: gives the request its id, renders any error with it, logs the line.
+pub async fn request_context(mut request: Request, next: Next) -> Response {
+    let id = RequestId(Uuid::new_v4());
+    request.extensions_mut().insert(id);
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = render(next.run(request).await, &id.hex());
+    tracing::info!(
+        target: "belvo_mock::request",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        request_id = %id.hex(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+/// The tenant whose Basic credentials the request carries.
+#[derive(Clone, Copy, Debug)]
+pub struct Tenant(pub TenantId);
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (id, password) = text.split_once(':')?;
+    Some((id.to_owned(), password.to_owned()))
+}
+
+/// Route middleware for everything behind Basic auth: 401 array unless a key pair matches.
+pub async fn require_tenant(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let tenant = basic_credentials(request.headers())
+        .and_then(|(id, password)| state.store.authenticate(&id, &password));
+    match tenant {
+        Some(tenant) => {
+            request.extensions_mut().insert(Tenant(tenant));
+            next.run(request).await
+        }
+        None => ApiError::Unauthorized.into_response(),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Tenant>()
+            .copied()
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The decoded query string.
+#[derive(Clone, Debug)]
+pub struct Query(pub Params);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Query(Params::parse(parts.uri.query().unwrap_or(""))))
+    }
+}
+
+/// Where this request's absolute URLs start: `--public-url`, else `http://<Host>`.
+#[derive(Clone, Debug)]
+pub struct Origin(pub String);
+
+impl FromRequestParts<AppState> for Origin {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(public) = &state.public_url {
+            return Ok(Origin(public.trim_end_matches('/').to_owned()));
+        }
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+            .unwrap_or("127.0.0.1");
+        Ok(Origin(format!("http://{host}")))
+    }
+}
+
+/// A JSON object body. An empty body counts as `{}` (so missing fields are reported as
+/// required, as DRF does); anything else must be JSON and an object.
+#[derive(Clone, Debug, Default)]
+pub struct JsonObject(pub Map<String, Value>);
+
+fn python_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let media = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status().as_u16() == 413 {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadBody
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonObject::default());
+        }
+        if let Some(media) = media {
+            let essence = media
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if essence != "application/json" && !essence.ends_with("+json") {
+                return Err(ApiError::UnsupportedMediaType(media));
+            }
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(other) => Err(ApiError::NotAnObject(python_type(&other))),
+            Err(e) => Err(ApiError::Parse(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! `/api/institutions/`: the catalogue (list with filters, detail by integer id).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::context::{Origin, Query};
+use super::error::ApiError;
+use super::pagination::{paginate, project};
+use crate::store::institutions;
+
+pub async fn list(
+    State(state): State<AppState>,
+    Query(params): Query,
+    Origin(origin): Origin,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let records = institutions::list(state.store.mfa(), &params)?;
+    Ok(Json(paginate(records, &params, &origin, uri.path())?).into_response())
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query,
+) -> Result<Response, ApiError> {
+    let record = institutions::detail(state.store.mfa(), &id)?;
+    Ok(Json(project(record, &params)).into_response())
+}

@@ -1,0 +1,92 @@
+//! The HTTP transport: routes, auth, request context and error rendering over the store.
+//!
+//! Every route is served with AND without its trailing slash, both answered directly (a
+//! redirect would turn an SDK's POST into a GET).
+
+pub mod context;
+pub mod control;
+pub mod error;
+pub mod institutions;
+pub mod links;
+pub mod pagination;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+use axum::{Json, Router, middleware};
+use serde_json::{Value, json};
+
+use crate::store::{Error, Store};
+use context::{Origin, Tenant};
+use error::{ApiError, BODY_LIMIT};
+
+/// What every handler shares: the store and the configured public URL.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub store: Store,
+    pub public_url: Option<String>,
+}
+
+/// Registers `path` (written without a trailing slash) and `path/`.
+fn both(router: Router<AppState>, path: &str, route: MethodRouter<AppState>) -> Router<AppState> {
+    router
+        .route(path, route.clone())
+        .route(&format!("{path}/"), route)
+}
+
+/// `GET /api/`: the SDKs' login probe; lists the resources this fake serves.
+async fn api_root(Tenant(_): Tenant, Origin(origin): Origin) -> Json<Value> {
+    Json(json!({
+        "institutions": format!("{origin}/api/institutions/"),
+        "links": format!("{origin}/api/links/"),
+        "owners": format!("{origin}/api/owners/"),
+        "br/employments": format!("{origin}/api/br/employments/"),
+    }))
+}
+
+async fn not_found() -> ApiError {
+    Error::NotFound.into()
+}
+
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::MethodNotAllowed(method)
+}
+
+/// The complete application.
+pub fn router(state: AppState) -> Router {
+    let mut authed = Router::new();
+    authed = both(authed, "/api", get(api_root));
+    authed = both(authed, "/api/institutions", get(institutions::list));
+    authed = both(authed, "/api/institutions/{id}", get(institutions::detail));
+    authed = both(
+        authed,
+        "/api/links",
+        get(links::list).post(links::create).patch(links::resume),
+    );
+    authed = both(
+        authed,
+        "/api/links/{id}",
+        get(links::detail)
+            .patch(links::modify)
+            .put(links::update_credentials)
+            .delete(links::delete),
+    );
+    authed = both(authed, "/api/links/{id}/refresh", post(links::refresh));
+    authed = both(authed, "/_mock/reset", post(control::reset));
+    authed = both(authed, "/_mock/clock", get(control::clock));
+    authed = both(authed, "/_mock/clock/advance", post(control::advance_clock));
+    let authed = authed.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        context::require_tenant,
+    ));
+
+    let open = both(Router::new(), "/_mock/health", get(control::health));
+
+    authed
+        .merge(open)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(context::request_context))
+}

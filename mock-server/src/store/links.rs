@@ -1,0 +1,686 @@
+//! Links and their MFA sessions: the request rules of `LinksRequestEmploymentBrazil`, the
+//! scenarios a password can trigger, and the Link object Belvo renders (belvo-api.md §3).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE;
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::{Error, LoginFailure};
+use super::fields::{Fields, NOT_VALID, Text};
+use super::institutions::{self, ALL_RESOURCES, INSS_RESOURCES};
+use super::query::Filter;
+use crate::clock::format_timestamp;
+
+pub const ACCESS_MODES: &[&str] = &["single", "recurrent"];
+pub const STATUSES: &[&str] = &["valid", "invalid", "unconfirmed", "token_required"];
+pub const REFRESH_RATES: &[&str] = &["6h", "12h", "24h", "7d", "30d"];
+
+/// The refresh rate Belvo gives recurrent links.
+const DEFAULT_REFRESH_RATE: &str = "7d";
+/// Data retention and single-link credential storage default (365 days).
+const DEFAULT_RETENTION: &str = "365d";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessMode {
+    Single,
+    Recurrent,
+}
+
+impl AccessMode {
+    fn parse(s: &str) -> Self {
+        if s == "single" {
+            Self::Single
+        } else {
+            Self::Recurrent
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Recurrent => "recurrent",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkStatus {
+    Valid,
+    Invalid,
+    Unconfirmed,
+    TokenRequired,
+}
+
+impl LinkStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Invalid => "invalid",
+            Self::Unconfirmed => "unconfirmed",
+            Self::TokenRequired => "token_required",
+        }
+    }
+}
+
+/// Behaviour a user asks for through the password (the README's scenarios table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    NoMfa,
+    Invalid,
+    Locked,
+    Forbidden,
+    InstitutionDown,
+    InstitutionUnavailable,
+    TooManySessions,
+    Timeout,
+    Unexpected,
+    NoData,
+}
+
+impl Scenario {
+    pub const ALL: &'static [(&'static str, Scenario)] = &[
+        ("mock:no-mfa", Scenario::NoMfa),
+        ("mock:invalid", Scenario::Invalid),
+        ("mock:locked", Scenario::Locked),
+        ("mock:forbidden", Scenario::Forbidden),
+        ("mock:institution-down", Scenario::InstitutionDown),
+        (
+            "mock:institution-unavailable",
+            Scenario::InstitutionUnavailable,
+        ),
+        ("mock:too-many-sessions", Scenario::TooManySessions),
+        ("mock:timeout", Scenario::Timeout),
+        ("mock:unexpected", Scenario::Unexpected),
+        ("mock:no-data", Scenario::NoData),
+    ];
+
+    /// The scenario a password names, if any (exact match).
+    pub fn from_password(password: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .find(|(name, _)| *name == password)
+            .map(|(_, s)| *s)
+    }
+
+    /// The error the institution login answers with, for scenarios that fail the login.
+    pub fn login_error(self) -> Option<Error> {
+        Some(match self {
+            Self::Invalid => Error::Login(LoginFailure::InvalidCredentials),
+            Self::Locked => Error::Login(LoginFailure::Locked),
+            Self::Forbidden => Error::Login(LoginFailure::Forbidden),
+            Self::InstitutionDown => Error::InstitutionDown,
+            Self::InstitutionUnavailable => Error::InstitutionUnavailable,
+            Self::TooManySessions => Error::TooManySessions,
+            Self::Timeout => Error::RequestTimeout,
+            Self::Unexpected => Error::Unexpected,
+            Self::NoMfa | Self::NoData => return None,
+        })
+    }
+}
+
+/// The MFA token that is always refused.
+pub const WRONG_TOKEN: &str = "000000";
+
+/// A stored link. The CPF and scenario are private to the fake: Belvo never renders them.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub id: Uuid,
+    pub institution: &'static str,
+    pub access_mode: AccessMode,
+    pub last_accessed_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub external_id: Option<String>,
+    pub institution_user_id: String,
+    pub status: LinkStatus,
+    pub created_by: Uuid,
+    pub refresh_rate: Option<&'static str>,
+    pub credentials_storage: String,
+    pub fetch_resources: Vec<String>,
+    pub stale_in: String,
+    /// The user's CPF, 11 digits: the seed of all their data.
+    pub cpf: String,
+    pub scenario: Option<Scenario>,
+    /// The last explicit refresh, for the 10-minute cooldown.
+    pub last_refresh_at: Option<DateTime<Utc>>,
+    /// Insertion order within the tenant; lists are newest first.
+    pub seq: u64,
+}
+
+impl Link {
+    /// The Link object exactly as Belvo renders it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "institution": self.institution,
+            "access_mode": self.access_mode.as_str(),
+            "last_accessed_at": self.last_accessed_at.map(format_timestamp),
+            "created_at": format_timestamp(self.created_at),
+            "external_id": self.external_id,
+            "institution_user_id": self.institution_user_id,
+            "status": self.status.as_str(),
+            "created_by": self.created_by,
+            "refresh_rate": self.refresh_rate,
+            "credentials_storage": self.credentials_storage,
+            "fetch_resources": self.fetch_resources,
+            "stale_in": self.stale_in,
+        })
+    }
+}
+
+/// Belvo's 44-character per-user id: stable for a CPF at an institution.
+pub fn institution_user_id(institution: &str, cpf: &str) -> String {
+    let digest = Sha256::digest(format!("{institution}:{cpf}").as_bytes());
+    URL_SAFE.encode(digest)
+}
+
+/// A `POST /api/links/` body that passed every rule.
+#[derive(Clone, Debug)]
+pub struct NewLink {
+    pub institution: &'static str,
+    pub cpf: String,
+    pub scenario: Option<Scenario>,
+    pub access_mode: AccessMode,
+    pub external_id: Option<String>,
+    pub credentials_storage: String,
+    pub fetch_resources: Vec<String>,
+    pub stale_in: String,
+}
+
+/// The CPF in a username: 11 digits or `XXX.XXX.XXX-XX`, with valid check digits.
+fn parse_cpf(username: &str) -> Option<String> {
+    let bytes = username.as_bytes();
+    let plain = bytes.len() == 11 && bytes.iter().all(u8::is_ascii_digit);
+    let formatted = bytes.len() == 14
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            3 | 7 => *b == b'.',
+            11 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !(plain || formatted) {
+        return None;
+    }
+    // The `cpf` crate checks the two check digits (and refuses 000.000.000-00 and friends).
+    username
+        .parse::<cpf::Cpf>()
+        .ok()
+        .map(|c| c.as_str().to_owned())
+}
+
+fn credentials_storage_ok(value: &str) -> bool {
+    match value {
+        "store" | "nostore" => true,
+        days => days_value(days).is_some_and(|n| (1..=365).contains(&n)),
+    }
+}
+
+/// `Nd` with 1 to 3 digits.
+fn days_value(value: &str) -> Option<u32> {
+    let digits = value.strip_suffix('d')?;
+    if digits.is_empty() || digits.len() > 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Reads `stale_in` (pattern `^\d{1,3}d$`).
+fn stale_in(fields: &mut Fields<'_>) -> Option<String> {
+    let value = fields.text("stale_in", Text::OPTIONAL)?;
+    if days_value(&value).is_none() {
+        fields.add("stale_in", "invalid", NOT_VALID);
+        return None;
+    }
+    Some(value)
+}
+
+/// Reads `fetch_resources`: names Belvo does not know are `invalid_choice`.
+fn fetch_resources(fields: &mut Fields<'_>) -> Option<Vec<String>> {
+    fields.choice_list("fetch_resources", ALL_RESOURCES)
+}
+
+/// Resources known to Belvo but not offered by INSS are refused as a whole (`invalid`/`resources`).
+fn check_supported(resources: &[String]) -> Result<(), Error> {
+    if resources
+        .iter()
+        .all(|r| INSS_RESOURCES.contains(&r.as_str()))
+    {
+        Ok(())
+    } else {
+        Err(Error::InvalidResources(INSS_RESOURCES))
+    }
+}
+
+impl NewLink {
+    /// Applies every rule of `LinksRequestEmploymentBrazil`. Extra keys the SDKs send
+    /// (`save_data`, `username_type`, `token`, …) are ignored.
+    pub fn validate(body: &Map<String, Value>) -> Result<Self, Error> {
+        let mut f = Fields::new(body);
+        let institution = f.text("institution", Text::REQUIRED);
+        let username = f.text("username", Text::REQUIRED);
+        let password = f.text(
+            "password",
+            Text {
+                min: Some(8),
+                max: Some(70),
+                keep_whitespace: true,
+                ..Text::REQUIRED
+            },
+        );
+        let external_id = f.text(
+            "external_id",
+            Text {
+                allow_null: true,
+                min: Some(3),
+                max: Some(256),
+                ..Text::OPTIONAL
+            },
+        );
+        let access_mode = f.choice("access_mode", ACCESS_MODES);
+        let resources = fetch_resources(&mut f);
+        let storage = f.text("credentials_storage", Text::OPTIONAL);
+        if let Some(s) = &storage
+            && !credentials_storage_ok(s)
+        {
+            f.add("credentials_storage", "invalid", NOT_VALID);
+        }
+        let stale_in = stale_in(&mut f);
+
+        let institution = institution.and_then(|name| {
+            if institutions::exists(&name) {
+                Some(institutions::INSS)
+            } else {
+                f.add(
+                    "institution",
+                    "does_not_exist",
+                    format!("Object with name={name} does not exist."),
+                );
+                None
+            }
+        });
+        let cpf = username.and_then(|u| {
+            let cpf = parse_cpf(&u);
+            if cpf.is_none() {
+                f.add("username", "invalid", NOT_VALID);
+            }
+            cpf
+        });
+        f.finish()?;
+        let (Some(institution), Some(cpf), Some(password)) = (institution, cpf, password) else {
+            // `finish` reports every missing required field, so this is unreachable.
+            return Err(Error::Unexpected);
+        };
+
+        let access_mode = access_mode.map_or(AccessMode::Recurrent, AccessMode::parse);
+        if let Some(resources) = &resources {
+            check_supported(resources)?;
+        }
+        let credentials_storage = match (access_mode, storage) {
+            (AccessMode::Recurrent, Some(s)) if s != "store" => {
+                return Err(Error::InvalidCredentialsStorage);
+            }
+            (_, Some(s)) => s,
+            (AccessMode::Recurrent, None) => "store".to_owned(),
+            (AccessMode::Single, None) => DEFAULT_RETENTION.to_owned(),
+        };
+        if credentials_storage == "nostore" && resources.as_ref().is_none_or(Vec::is_empty) {
+            return Err(Error::InvalidFetchResources);
+        }
+        Ok(Self {
+            institution,
+            cpf,
+            scenario: Scenario::from_password(&password),
+            access_mode,
+            external_id,
+            credentials_storage,
+            fetch_resources: resources
+                .unwrap_or_else(|| INSS_RESOURCES.iter().map(|s| (*s).to_owned()).collect()),
+            stale_in: stale_in.unwrap_or_else(|| DEFAULT_RETENTION.to_owned()),
+        })
+    }
+
+    pub fn into_link(
+        self,
+        id: Uuid,
+        created_by: Uuid,
+        now: DateTime<Utc>,
+        status: LinkStatus,
+        seq: u64,
+    ) -> Link {
+        Link {
+            id,
+            institution: self.institution,
+            access_mode: self.access_mode,
+            last_accessed_at: (status == LinkStatus::Valid).then_some(now),
+            created_at: now,
+            external_id: self.external_id,
+            institution_user_id: institution_user_id(self.institution, &self.cpf),
+            status,
+            created_by,
+            refresh_rate: match self.access_mode {
+                AccessMode::Recurrent => Some(DEFAULT_REFRESH_RATE),
+                AccessMode::Single => None,
+            },
+            credentials_storage: self.credentials_storage,
+            fetch_resources: self.fetch_resources,
+            stale_in: self.stale_in,
+            cpf: self.cpf,
+            scenario: self.scenario,
+            last_refresh_at: None,
+            seq,
+        }
+    }
+}
+
+/// A `PATCH /api/links/` body: resume a login paused by a 428.
+#[derive(Clone, Debug)]
+pub struct Resume {
+    pub link: Uuid,
+    pub session: String,
+    /// `None` when no token was sent: the institution still wants one.
+    pub token: Option<String>,
+}
+
+impl Resume {
+    pub fn validate(body: &Map<String, Value>) -> Result<Self, Error> {
+        let mut f = Fields::new(body);
+        let session = f.text("session", Text::REQUIRED);
+        let link = f.uuid("link", true);
+        let token = f.text("token", Text::OPTIONAL);
+        f.boolean("save_data");
+        f.finish()?;
+        match (link, session) {
+            (Some(link), Some(session)) => Ok(Self {
+                link,
+                session,
+                token,
+            }),
+            _ => Err(Error::Unexpected),
+        }
+    }
+}
+
+/// A `PATCH /api/links/{id}/` body: access mode, retention and resources to fetch.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub access_mode: Option<AccessMode>,
+    pub stale_in: Option<String>,
+    pub fetch_resources: Option<Vec<String>>,
+}
+
+impl Options {
+    pub fn validate(body: &Map<String, Value>) -> Result<Self, Error> {
+        let mut f = Fields::new(body);
+        let access_mode = f.choice("access_mode", ACCESS_MODES).map(AccessMode::parse);
+        let stale_in = stale_in(&mut f);
+        let fetch_resources = fetch_resources(&mut f);
+        f.finish()?;
+        if let Some(resources) = &fetch_resources {
+            check_supported(resources)?;
+        }
+        Ok(Self {
+            access_mode,
+            stale_in,
+            fetch_resources,
+        })
+    }
+
+    /// Applies the change; a link without stored credentials cannot become recurrent.
+    pub fn apply(self, link: &mut Link) -> Result<(), Error> {
+        if self.access_mode == Some(AccessMode::Recurrent)
+            && link.access_mode != AccessMode::Recurrent
+        {
+            if link.credentials_storage == "nostore" {
+                return Err(Error::InvalidAccessModeSwitch);
+            }
+            link.access_mode = AccessMode::Recurrent;
+            link.credentials_storage = "store".to_owned();
+            link.refresh_rate = Some(DEFAULT_REFRESH_RATE);
+        } else if self.access_mode == Some(AccessMode::Single) {
+            link.access_mode = AccessMode::Single;
+            link.refresh_rate = None;
+        }
+        if let Some(stale_in) = self.stale_in {
+            link.stale_in = stale_in;
+        }
+        if let Some(resources) = self.fetch_resources {
+            link.fetch_resources = resources;
+        }
+        Ok(())
+    }
+}
+
+/// A `PUT /api/links/{id}/` body: the user's new password (`password2`/`token` accepted).
+pub fn validate_credentials(body: &Map<String, Value>) -> Result<Option<Scenario>, Error> {
+    let mut f = Fields::new(body);
+    let password = f.text(
+        "password",
+        Text {
+            min: Some(8),
+            max: Some(70),
+            keep_whitespace: true,
+            ..Text::REQUIRED
+        },
+    );
+    f.text("password2", Text::OPTIONAL);
+    f.text("token", Text::OPTIONAL);
+    f.finish()?;
+    Ok(password.as_deref().and_then(Scenario::from_password))
+}
+
+/// A `POST /api/links/{id}/refresh/` body: optional `fetch_resources`.
+pub fn validate_refresh(body: &Map<String, Value>) -> Result<Vec<String>, Error> {
+    let mut f = Fields::new(body);
+    let resources = fetch_resources(&mut f);
+    f.finish()?;
+    let resources = resources
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| INSS_RESOURCES.iter().map(|s| (*s).to_owned()).collect());
+    check_supported(&resources)?;
+    Ok(resources)
+}
+
+/// The filters of `GET /api/links/` (spec 1.223.0).
+pub fn filters() -> Vec<Filter> {
+    let mut filters = vec![
+        Filter::uuid("id", &["id"]),
+        Filter::uuid_in("id__in", &["id"]),
+        Filter::text("institution", &["institution"]),
+        Filter::text_in("institution__in", &["institution"]),
+        Filter::choice("access_mode", &["access_mode"], ACCESS_MODES),
+        Filter::text("external_id", &["external_id"]),
+        Filter::text_in("external_id__in", &["external_id"]),
+        Filter::text("institution_user_id", &["institution_user_id"]),
+        Filter::text_in("institution_user_id__in", &["institution_user_id"]),
+        Filter::nullable_choice("refresh_rate", &["refresh_rate"], REFRESH_RATES),
+        Filter::choice("status", &["status"], STATUSES),
+        Filter::choice_in("status__in", &["status"], STATUSES),
+        Filter::uuid_not_in("created_by__not_in", &["created_by"]),
+    ];
+    filters.extend(Filter::dates(
+        [
+            "created_at",
+            "created_at__gt",
+            "created_at__gte",
+            "created_at__lt",
+            "created_at__lte",
+            "created_at__range",
+        ],
+        &["created_at"],
+    ));
+    filters
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::error::FieldError;
+
+    fn body(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn field_errors(result: Result<NewLink, Error>) -> Vec<FieldError> {
+        match result {
+            Err(Error::Validation(errors)) => errors,
+            other => panic!("expected field errors, got {other:?}"),
+        }
+    }
+
+    const CPF: &str = "529.982.247-25";
+
+    #[test]
+    fn a_minimal_request_gets_belvos_defaults() {
+        let link = NewLink::validate(&body(
+            json!({"institution": "inss_br_employment", "username": CPF, "password": "12345678"}),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(link.cpf, "52998224725");
+        assert_eq!(link.access_mode, AccessMode::Recurrent);
+        assert_eq!(link.credentials_storage, "store");
+        assert_eq!(link.stale_in, "365d");
+        assert_eq!(link.fetch_resources, vec!["EMPLOYMENTS", "OWNERS"]);
+        assert_eq!(link.scenario, None);
+    }
+
+    #[test]
+    fn single_links_store_credentials_for_365_days_by_default() {
+        let link = NewLink::validate(&body(json!({
+            "institution": "inss_br_employment", "username": "52998224725",
+            "password": "12345678", "access_mode": "single"
+        })))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(link.credentials_storage, "365d");
+        let stored = link.into_link(Uuid::nil(), Uuid::nil(), Utc::now(), LinkStatus::Valid, 0);
+        assert_eq!(stored.refresh_rate, None);
+    }
+
+    #[test]
+    fn cpfs_need_the_format_and_the_check_digits() {
+        for bad in [
+            "529.982.247-24",
+            "52998224724",
+            "529982247-25",
+            "000.000.000-00",
+            "5299822472",
+        ] {
+            let errors = field_errors(NewLink::validate(&body(json!({
+                "institution": "inss_br_employment", "username": bad, "password": "12345678"
+            }))));
+            assert_eq!(
+                errors,
+                vec![FieldError::new("username", "invalid", NOT_VALID)],
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let errors = field_errors(NewLink::validate(&body(json!({
+            "institution": "narnia", "password": "short", "access_mode": "sometimes",
+            "credentials_storage": "400d", "stale_in": "forever", "external_id": "ab"
+        }))));
+        let got: Vec<(&str, &str)> = errors.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("username", "required"),
+                ("password", "min_length"),
+                ("external_id", "min_length"),
+                ("access_mode", "invalid_choice"),
+                ("credentials_storage", "invalid"),
+                ("stale_in", "invalid"),
+                ("institution", "does_not_exist"),
+            ]
+        );
+        assert_eq!(errors[6].message, "Object with name=narnia does not exist.");
+    }
+
+    #[test]
+    fn storage_and_resource_combinations_follow_belvos_rules() {
+        let base =
+            json!({"institution": "inss_br_employment", "username": CPF, "password": "12345678"});
+        let with = |extra: Value| {
+            let mut b = body(base.clone());
+            b.extend(body(extra));
+            NewLink::validate(&b).map(|_| ())
+        };
+        assert_eq!(
+            with(json!({"credentials_storage": "nostore"})),
+            Err(Error::InvalidCredentialsStorage)
+        );
+        assert_eq!(
+            with(json!({"credentials_storage": "30d"})),
+            Err(Error::InvalidCredentialsStorage)
+        );
+        assert_eq!(
+            with(json!({"access_mode": "single", "credentials_storage": "nostore"})),
+            Err(Error::InvalidFetchResources)
+        );
+        assert_eq!(
+            with(
+                json!({"access_mode": "single", "credentials_storage": "nostore", "fetch_resources": []})
+            ),
+            Err(Error::InvalidFetchResources)
+        );
+        assert_eq!(
+            with(
+                json!({"access_mode": "single", "credentials_storage": "nostore", "fetch_resources": ["OWNERS"]})
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            with(json!({"fetch_resources": ["ACCOUNTS", "OWNERS"]})),
+            Err(Error::InvalidResources(INSS_RESOURCES))
+        );
+        assert_eq!(
+            with(json!({"save_data": true, "username_type": "001", "token": "x"})),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn passwords_name_scenarios_exactly() {
+        assert_eq!(
+            Scenario::from_password("mock:no-mfa"),
+            Some(Scenario::NoMfa)
+        );
+        assert_eq!(Scenario::from_password("mock:no-mfa "), None);
+        assert_eq!(
+            Scenario::Locked.login_error(),
+            Some(Error::Login(LoginFailure::Locked))
+        );
+        assert_eq!(Scenario::NoData.login_error(), None);
+    }
+
+    #[test]
+    fn institution_user_ids_are_44_chars_and_stable_per_cpf() {
+        let a = institution_user_id("inss_br_employment", "52998224725");
+        assert_eq!(a.len(), 44);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-=_".contains(c))
+        );
+        assert_eq!(a, institution_user_id("inss_br_employment", "52998224725"));
+        assert_ne!(a, institution_user_id("inss_br_employment", "11144477735"));
+    }
+
+    #[test]
+    fn a_nostore_link_cannot_become_recurrent() {
+        let mut link = NewLink::validate(&body(json!({
+            "institution": "inss_br_employment", "username": CPF, "password": "12345678",
+            "access_mode": "single", "credentials_storage": "nostore", "fetch_resources": ["OWNERS"]
+        })))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_link(Uuid::nil(), Uuid::nil(), Utc::now(), LinkStatus::Valid, 0);
+        let change = Options {
+            access_mode: Some(AccessMode::Recurrent),
+            ..Options::default()
+        };
+        assert_eq!(change.apply(&mut link), Err(Error::InvalidAccessModeSwitch));
+    }
+}

@@ -1,0 +1,562 @@
+//! Domain state behind one cheap handle: tenants (key pairs) and their links and MFA sessions.
+//!
+//! No HTTP types here: handlers hand in JSON bodies and query pairs and get domain values or a
+//! [`Error`] back. Each tenant's state sits behind its own std `Mutex`, held only for the
+//! duration of one synchronous method (never across an `.await`).
+
+pub mod error;
+pub mod fields;
+pub mod institutions;
+pub mod links;
+pub mod query;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+pub use error::{Error, FieldError, LoginFailure, MfaChallenge};
+use links::{Link, LinkStatus, NewLink, Options, Resume, WRONG_TOKEN};
+pub use query::Params;
+
+use crate::clock::Clock;
+use crate::config::{Config, MfaMode, SecretKey};
+
+/// Sync link deletions allowed per tenant in a rolling minute before Belvo answers 429.
+const SYNC_DELETES_PER_MINUTE: usize = 5;
+/// Cooldown between two refreshes of one link.
+const REFRESH_COOLDOWN_SECS: i64 = 600;
+
+/// Which tenant a request belongs to (an index into the configured key pairs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TenantId(usize);
+
+/// An MFA session opened by a 428, waiting for `PATCH /api/links/`.
+#[derive(Clone, Debug)]
+struct MfaSession {
+    link: Uuid,
+    expires_at: DateTime<Utc>,
+    challenge: String,
+}
+
+#[derive(Debug)]
+struct Tenant {
+    key: SecretKey,
+    /// Belvo's id of the dashboard user that creates links with this key (`created_by`).
+    user: Uuid,
+    state: Mutex<TenantState>,
+}
+
+#[derive(Debug, Default)]
+struct TenantState {
+    links: HashMap<Uuid, Link>,
+    sessions: HashMap<String, MfaSession>,
+    next_seq: u64,
+    /// When the recent sync deletions happened (rolling minute).
+    sync_deletes: VecDeque<DateTime<Utc>>,
+}
+
+impl TenantState {
+    fn link(&self, id: Uuid) -> Result<&Link, Error> {
+        self.links.get(&id).ok_or(Error::NotFound)
+    }
+
+    fn link_mut(&mut self, id: Uuid) -> Result<&mut Link, Error> {
+        self.links.get_mut(&id).ok_or(Error::NotFound)
+    }
+
+    /// Drops sessions past their expiry so abandoned logins do not pile up.
+    fn sweep_sessions(&mut self, now: DateTime<Utc>) {
+        self.sessions.retain(|_, s| s.expires_at > now);
+    }
+}
+
+/// The shared domain state. Clone it freely: clones share everything.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    tenants: Vec<Tenant>,
+    clock: Clock,
+    mfa: MfaMode,
+    session_expiry: chrono::Duration,
+}
+
+/// What an id in a URL path names: a UUID, or nothing that can exist.
+fn parse_id(id: &str) -> Result<Uuid, Error> {
+    Uuid::try_parse(id).map_err(|_| Error::NotFound)
+}
+
+/// A 32-hex id (sessions, request ids).
+pub fn hex_id() -> String {
+    Uuid::new_v4().simple().to_string()
+}
+
+impl Store {
+    pub fn new(config: &Config, clock: Clock) -> Self {
+        let mut tenants: Vec<Tenant> = Vec::new();
+        for key in &config.keys {
+            // A repeated id keeps its first password: one id is one tenant.
+            if tenants.iter().any(|t| t.key.id == key.id) {
+                continue;
+            }
+            let digest = Sha256::digest(format!("belvo-mock user {}", key.id).as_bytes());
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest[..16]);
+            tenants.push(Tenant {
+                key: key.clone(),
+                user: uuid::Builder::from_random_bytes(bytes).into_uuid(),
+                state: Mutex::new(TenantState::default()),
+            });
+        }
+        Self {
+            inner: Arc::new(Inner {
+                tenants,
+                clock,
+                mfa: config.mfa,
+                session_expiry: chrono::Duration::from_std(config.session_expiry)
+                    .unwrap_or(chrono::Duration::MAX),
+            }),
+        }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn mfa(&self) -> MfaMode {
+        self.inner.mfa
+    }
+
+    /// The tenant whose key pair matches. Every configured pair is compared in constant time,
+    /// so timing reveals neither which id exists nor how much of a password was right.
+    pub fn authenticate(&self, id: &str, password: &str) -> Option<TenantId> {
+        let mut found = None;
+        for (index, tenant) in self.inner.tenants.iter().enumerate() {
+            let id_ok = tenant.key.id.as_bytes().ct_eq(id.as_bytes());
+            let password_ok = tenant.key.password.as_bytes().ct_eq(password.as_bytes());
+            if bool::from(id_ok & password_ok) {
+                found = Some(TenantId(index));
+            }
+        }
+        found
+    }
+
+    fn state(&self, tenant: TenantId) -> MutexGuard<'_, TenantState> {
+        // A panic while holding the lock cannot leave a half-applied change behind (every
+        // method validates before it mutates), so a poisoned lock is safe to keep using.
+        self.inner.tenants[tenant.0]
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Forgets every link and session of one tenant.
+    pub fn reset(&self, tenant: TenantId) {
+        *self.state(tenant) = TenantState::default();
+    }
+
+    /// Forgets everything of every tenant.
+    pub fn reset_all(&self) {
+        for index in 0..self.inner.tenants.len() {
+            self.reset(TenantId(index));
+        }
+    }
+
+    fn open_session(&self, state: &mut TenantState, link: Uuid) -> MfaChallenge {
+        let now = self.inner.clock.now();
+        state.sweep_sessions(now);
+        let session = hex_id();
+        // A five-digit numeric challenge, as Belvo's token_generation_data example shows.
+        let challenge = format!(
+            "{:05}",
+            u64::from_str_radix(&session[..8], 16).unwrap_or(0) % 100_000
+        );
+        state.sessions.insert(
+            session.clone(),
+            MfaSession {
+                link,
+                expires_at: now + self.inner.session_expiry,
+                challenge: challenge.clone(),
+            },
+        );
+        MfaChallenge {
+            session,
+            expiry: self.inner.session_expiry.num_seconds().max(0) as u64,
+            link,
+            challenge,
+        }
+    }
+
+    /// `POST /api/links/`: validates, logs in (scenarios), then either stores a `valid` link or
+    /// stores an `unconfirmed` one and answers [`Error::TokenRequired`]. A refused request
+    /// stores nothing.
+    pub fn create_link(&self, tenant: TenantId, body: &Map<String, Value>) -> Result<Link, Error> {
+        let request = NewLink::validate(body)?;
+        if let Some(error) = request.scenario.and_then(links::Scenario::login_error) {
+            return Err(error);
+        }
+        let needs_token =
+            self.inner.mfa == MfaMode::Always && request.scenario != Some(links::Scenario::NoMfa);
+        let status = if needs_token {
+            LinkStatus::Unconfirmed
+        } else {
+            LinkStatus::Valid
+        };
+        let now = self.inner.clock.now();
+        let user = self.inner.tenants[tenant.0].user;
+        let mut state = self.state(tenant);
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let link = request.into_link(Uuid::new_v4(), user, now, status, seq);
+        let id = link.id;
+        state.links.insert(id, link.clone());
+        if needs_token {
+            return Err(Error::TokenRequired(self.open_session(&mut state, id)));
+        }
+        Ok(link)
+    }
+
+    /// `PATCH /api/links/`: completes a login paused by a 428.
+    pub fn resume_link(&self, tenant: TenantId, body: &Map<String, Value>) -> Result<Link, Error> {
+        let request = Resume::validate(body)?;
+        let now = self.inner.clock.now();
+        let mut state = self.state(tenant);
+        state.link(request.link)?;
+        let session = state
+            .sessions
+            .get(&request.session)
+            .filter(|s| s.link == request.link && s.expires_at > now)
+            .cloned()
+            .ok_or(Error::SessionExpired)?;
+        match request.token.as_deref() {
+            // No token: the institution still waits for one, on the same session.
+            None => Err(Error::TokenRequired(MfaChallenge {
+                session: request.session,
+                expiry: (session.expires_at - now).num_seconds().max(0) as u64,
+                link: request.link,
+                challenge: session.challenge,
+            })),
+            // A wrong token leaves the session usable until it expires.
+            Some(WRONG_TOKEN) => Err(Error::Login(LoginFailure::InvalidCredentials)),
+            Some(_) => {
+                state.sessions.remove(&request.session);
+                let link = state.link_mut(request.link)?;
+                link.status = LinkStatus::Valid;
+                link.last_accessed_at = Some(now);
+                Ok(link.clone())
+            }
+        }
+    }
+
+    /// `GET /api/links/`: the tenant's links passing the filters, newest first.
+    pub fn list_links(&self, tenant: TenantId, params: &Params) -> Result<Vec<Value>, Error> {
+        let filters = params.compile(&links::filters())?;
+        let state = self.state(tenant);
+        let mut links: Vec<&Link> = state.links.values().collect();
+        links.sort_by(|a, b| b.seq.cmp(&a.seq));
+        Ok(links
+            .into_iter()
+            .map(Link::to_json)
+            .filter(|json| filters.matches(json))
+            .collect())
+    }
+
+    /// `GET /api/links/{id}/`.
+    pub fn link(&self, tenant: TenantId, id: &str) -> Result<Link, Error> {
+        let id = parse_id(id)?;
+        self.state(tenant).link(id).cloned()
+    }
+
+    /// `PATCH /api/links/{id}/`: access mode, retention, resources.
+    pub fn update_link_options(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Link, Error> {
+        let id = parse_id(id)?;
+        let options = Options::validate(body)?;
+        let mut state = self.state(tenant);
+        let link = state.link_mut(id)?;
+        if link.status == LinkStatus::Unconfirmed {
+            return Err(Error::UnconfirmedLink);
+        }
+        // Apply to a copy so a refused change leaves the stored link untouched.
+        let mut changed = link.clone();
+        options.apply(&mut changed)?;
+        *link = changed.clone();
+        Ok(changed)
+    }
+
+    /// `PUT /api/links/{id}/`: new credentials, i.e. a new login (which may ask for a token).
+    pub fn update_link_credentials(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Link, Error> {
+        let id = parse_id(id)?;
+        let scenario = links::validate_credentials(body)?;
+        let now = self.inner.clock.now();
+        let mut state = self.state(tenant);
+        state.link(id)?;
+        if let Some(error) = scenario.and_then(links::Scenario::login_error) {
+            return Err(error);
+        }
+        let link = state.link_mut(id)?;
+        link.scenario = scenario;
+        if self.inner.mfa == MfaMode::Always && scenario != Some(links::Scenario::NoMfa) {
+            return Err(Error::TokenRequired(self.open_session(&mut state, id)));
+        }
+        link.status = LinkStatus::Valid;
+        link.last_accessed_at = Some(now);
+        Ok(link.clone())
+    }
+
+    /// `DELETE /api/links/{id}/`: removes the link, its sessions (and later its data).
+    /// Sync deletions are limited to five a minute per tenant, as in Belvo.
+    pub fn delete_link(&self, tenant: TenantId, id: &str, asynchronous: bool) -> Result<(), Error> {
+        let id = parse_id(id)?;
+        let now = self.inner.clock.now();
+        let mut state = self.state(tenant);
+        state.link(id)?;
+        if !asynchronous {
+            let window = chrono::Duration::seconds(60);
+            while state
+                .sync_deletes
+                .front()
+                .is_some_and(|t| *t + window <= now)
+            {
+                state.sync_deletes.pop_front();
+            }
+            if state.sync_deletes.len() >= SYNC_DELETES_PER_MINUTE {
+                let oldest = state.sync_deletes.front().copied().unwrap_or(now);
+                let wait = oldest + window - now;
+                let seconds = (wait.num_milliseconds() + 999) / 1000;
+                return Err(Error::Throttled {
+                    seconds: seconds.max(1),
+                });
+            }
+            state.sync_deletes.push_back(now);
+        }
+        state.links.remove(&id);
+        state.sessions.retain(|_, s| s.link != id);
+        Ok(())
+    }
+
+    /// `POST /api/links/{id}/refresh/`: at most once every ten minutes per link.
+    pub fn refresh_link(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Vec<String>, Error> {
+        let id = parse_id(id)?;
+        let resources = links::validate_refresh(body)?;
+        let now = self.inner.clock.now();
+        let mut state = self.state(tenant);
+        let link = state.link_mut(id)?;
+        match link.status {
+            LinkStatus::Unconfirmed => return Err(Error::UnconfirmedLink),
+            LinkStatus::Invalid | LinkStatus::TokenRequired => return Err(Error::InvalidLink),
+            LinkStatus::Valid => {}
+        }
+        if let Some(last) = link.last_refresh_at {
+            let left = last + chrono::Duration::seconds(REFRESH_COOLDOWN_SECS) - now;
+            if left > chrono::Duration::zero() {
+                let minutes = (left.num_seconds() + 59) / 60;
+                return Err(Error::LinkRefreshed {
+                    minutes: minutes.max(1),
+                });
+            }
+        }
+        link.last_refresh_at = Some(now);
+        link.last_accessed_at = Some(now);
+        Ok(resources)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn body(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn store() -> (Store, TenantId) {
+        let config = Config {
+            keys: vec![SecretKey::new("a", "pa"), SecretKey::new("b", "pb")],
+            ..Config::default()
+        };
+        let store = Store::new(&config, Clock::new());
+        let tenant = store
+            .authenticate("a", "pa")
+            .unwrap_or_else(|| panic!("tenant a"));
+        (store, tenant)
+    }
+
+    fn new_link(password: &str) -> Map<String, Value> {
+        body(
+            json!({"institution": "inss_br_employment", "username": "52998224725", "password": password}),
+        )
+    }
+
+    fn challenge(result: Result<Link, Error>) -> MfaChallenge {
+        match result {
+            Err(Error::TokenRequired(c)) => c,
+            other => panic!("expected a 428, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_matching_key_pairs_authenticate() {
+        let (store, a) = store();
+        assert_eq!(store.authenticate("a", "pa"), Some(a));
+        assert!(store.authenticate("b", "pb").is_some_and(|b| b != a));
+        assert_eq!(store.authenticate("a", "pb"), None);
+        assert_eq!(store.authenticate("", ""), None);
+    }
+
+    #[test]
+    fn mfa_links_stay_unconfirmed_until_a_token_completes_them() {
+        let (store, t) = store();
+        let c = challenge(store.create_link(t, &new_link("12345678")));
+        assert_eq!(c.expiry, 120);
+        assert_eq!(c.session.len(), 32);
+        let id = c.link.to_string();
+        assert_eq!(
+            store.link(t, &id).map(|l| l.status),
+            Ok(LinkStatus::Unconfirmed)
+        );
+
+        let resume = |token: &str| body(json!({"link": id, "session": c.session, "token": token}));
+        assert_eq!(
+            store.resume_link(t, &resume("000000")).map(|_| ()),
+            Err(Error::Login(LoginFailure::InvalidCredentials))
+        );
+        let link = store
+            .resume_link(t, &resume("123456"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(link.status, LinkStatus::Valid);
+        assert!(link.last_accessed_at.is_some());
+        // A used session is gone.
+        assert_eq!(
+            store.resume_link(t, &resume("123456")).map(|_| ()),
+            Err(Error::SessionExpired)
+        );
+    }
+
+    #[test]
+    fn sessions_expire_on_the_virtual_clock() {
+        let (store, t) = store();
+        let c = challenge(store.create_link(t, &new_link("12345678")));
+        store.clock().advance(Duration::from_secs(121));
+        let resume = body(json!({"link": c.link, "session": c.session, "token": "1"}));
+        assert_eq!(
+            store.resume_link(t, &resume).map(|_| ()),
+            Err(Error::SessionExpired)
+        );
+    }
+
+    #[test]
+    fn a_session_of_another_link_is_expired_for_this_one() {
+        let (store, t) = store();
+        let first = challenge(store.create_link(t, &new_link("12345678")));
+        let second = challenge(store.create_link(t, &new_link("12345678")));
+        let resume = body(json!({"link": first.link, "session": second.session, "token": "1"}));
+        assert_eq!(
+            store.resume_link(t, &resume).map(|_| ()),
+            Err(Error::SessionExpired)
+        );
+    }
+
+    #[test]
+    fn failed_logins_store_nothing() {
+        let (store, t) = store();
+        for password in ["mock:invalid", "mock:institution-down", "mock:unexpected"] {
+            assert!(store.create_link(t, &new_link(password)).is_err());
+        }
+        assert_eq!(
+            store.list_links(t, &Params::default()).map(|l| l.len()),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn tenants_never_see_each_others_links() {
+        let (store, a) = store();
+        let b = store
+            .authenticate("b", "pb")
+            .unwrap_or_else(|| panic!("tenant b"));
+        let link = store
+            .create_link(a, &new_link("mock:no-mfa"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store.link(b, &link.id.to_string()).map(|_| ()),
+            Err(Error::NotFound)
+        );
+        assert_eq!(
+            store.list_links(b, &Params::default()).map(|l| l.len()),
+            Ok(0)
+        );
+        assert_eq!(
+            store.delete_link(b, &link.id.to_string(), false),
+            Err(Error::NotFound)
+        );
+    }
+
+    #[test]
+    fn refreshes_wait_ten_minutes() {
+        let (store, t) = store();
+        let link = store
+            .create_link(t, &new_link("mock:no-mfa"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let id = link.id.to_string();
+        assert!(store.refresh_link(t, &id, &Map::new()).is_ok());
+        store.clock().advance(Duration::from_secs(181));
+        assert_eq!(
+            store.refresh_link(t, &id, &Map::new()),
+            Err(Error::LinkRefreshed { minutes: 7 })
+        );
+        store.clock().advance(Duration::from_secs(420));
+        assert!(store.refresh_link(t, &id, &Map::new()).is_ok());
+    }
+
+    #[test]
+    fn the_sixth_sync_delete_in_a_minute_is_throttled() {
+        let (store, t) = store();
+        let ids: Vec<String> = (0..7)
+            .map(|_| {
+                store
+                    .create_link(t, &new_link("mock:no-mfa"))
+                    .map(|l| l.id.to_string())
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        for id in &ids[..5] {
+            assert_eq!(store.delete_link(t, id, false), Ok(()));
+        }
+        assert_eq!(
+            store.delete_link(t, &ids[5], false),
+            Err(Error::Throttled { seconds: 60 })
+        );
+        // Async deletions are not limited, and time heals the sync limit.
+        assert_eq!(store.delete_link(t, &ids[5], true), Ok(()));
+        store.clock().advance(Duration::from_secs(60));
+        assert_eq!(store.delete_link(t, &ids[6], false), Ok(()));
+    }
+}
