@@ -61,6 +61,7 @@ pub struct MockServer {
     config: Config,
     store: Store,
     shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl MockServer {
@@ -83,7 +84,7 @@ impl MockServer {
         let (tx, rx) = oneshot::channel::<()>();
         let served = store.clone();
         let public_url = config.public_url.clone();
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let shutdown = async {
                 rx.await.ok();
             };
@@ -96,6 +97,7 @@ impl MockServer {
             config,
             store,
             shutdown: Some(tx),
+            task: Some(task),
         })
     }
 
@@ -122,6 +124,17 @@ impl MockServer {
     /// Moves the virtual clock forward: MFA sessions expire, cooldowns end.
     pub fn advance_clock(&self, by: Duration) {
         self.store.clock().advance(by);
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and returns once the
+    /// server is down. Dropping the handle does the same without waiting.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            tx.send(()).ok();
+        }
+        if let Some(task) = self.task.take() {
+            task.await.ok();
+        }
     }
 
     /// Forgets every tenant's links and sessions.

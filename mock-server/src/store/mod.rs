@@ -261,7 +261,7 @@ impl Store {
         let filters = params.compile(&links::filters())?;
         let state = self.state(tenant);
         let mut links: Vec<&Link> = state.links.values().collect();
-        links.sort_by(|a, b| b.seq.cmp(&a.seq));
+        links.sort_by_key(|l| std::cmp::Reverse(l.seq));
         Ok(links
             .into_iter()
             .map(Link::to_json)

@@ -1,0 +1,45 @@
+//! The binary: `--addr 127.0.0.1:0` prints the bound address, serves, and exits 0 on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+#[tokio::test]
+async fn the_binary_prints_its_bound_address_serves_and_stops_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+        .args(["--addr", "127.0.0.1:0", "--log-level", "warn"])
+        .env_remove("BELVO_SECRET_ID")
+        .env_remove("BELVO_SECRET_PASSWORD")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("first line names the URL: {first:?}"))
+        .to_owned();
+    assert!(!base.ends_with(":0"), "the real port is printed: {base}");
+    let banner: Vec<String> = lines.by_ref().take(6).filter_map(Result::ok).collect();
+    assert!(
+        banner.iter().any(|l| l.contains("sandbox-secret-id")),
+        "{banner:?}"
+    );
+    assert!(banner.iter().any(|l| l.contains("curl -u")), "{banner:?}");
+
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/api/"))
+        .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
+        .send()
+        .await
+        .expect("the binary serves");
+    assert_eq!(reply.status().as_u16(), 200);
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(killed.is_ok_and(|s| s.success()));
+    let status = child.wait().expect("the binary exits");
+    assert!(status.success(), "exit status after SIGTERM: {status:?}");
+}

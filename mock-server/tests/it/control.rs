@@ -1,0 +1,105 @@
+//! The control plane (`/_mock/`) and the in-process handle.
+
+use serde_json::json;
+
+use crate::support::Api;
+
+#[tokio::test]
+async fn health_needs_no_keys() {
+    let api = Api::start().await;
+    let reply = api.with_auth(None).get("/_mock/health").await;
+    assert_eq!(reply.expect(200, "mock_health.json")["status"], "ok");
+}
+
+#[tokio::test]
+async fn reset_forgets_only_the_callers_links() {
+    let api = Api::start_with(Api::two_tenants()).await;
+    api.valid_link().await;
+    let other = api.with_auth(Some(("other", "other-password")));
+    other
+        .send(
+            reqwest::Method::POST,
+            "/api/links/",
+            Some(json!({"institution": "inss_br_employment", "username": "52998224725", "password": "mock:no-mfa"})),
+        )
+        .await
+        .expect(201, "link.json");
+    let reply = api.post("/_mock/reset", json!({})).await;
+    assert_eq!(reply.status, 204);
+    assert_eq!(
+        api.get("/api/links/").await.expect(200, "links_page.json")["count"],
+        0
+    );
+    assert_eq!(
+        other
+            .get("/api/links/")
+            .await
+            .expect(200, "links_page.json")["count"],
+        1
+    );
+}
+
+#[tokio::test]
+async fn advancing_the_clock_over_http_expires_sessions() {
+    let api = Api::start().await;
+    let element = api.register("a-good-password").await.body[0].clone();
+    let before = api.get("/_mock/clock").await;
+    assert_eq!(before.expect(200, "mock_clock.json")["offset_seconds"], 0.0);
+    let reply = api
+        .post("/_mock/clock/advance", json!({"seconds": 120.5}))
+        .await;
+    assert_eq!(
+        reply.expect(200, "mock_clock.json")["offset_seconds"],
+        120.5
+    );
+    api.patch(
+        "/api/links/",
+        json!({"link": element["link"], "session": element["session"], "token": "1"}),
+    )
+    .await
+    .expect(400, "errors.json");
+}
+
+#[tokio::test]
+async fn a_bad_clock_body_is_a_field_error() {
+    let api = Api::start().await;
+    api.post("/_mock/clock/advance", json!({}))
+        .await
+        .expect_errors(
+            400,
+            &[("required", "This field is required.", Some("seconds"))],
+        );
+    api.post("/_mock/clock/advance", json!({"seconds": -3}))
+        .await
+        .expect_errors(
+            400,
+            &[(
+                "min_value",
+                "Ensure this value is greater than or equal to 0.",
+                Some("seconds"),
+            )],
+        );
+    api.post("/_mock/clock/advance", json!({"seconds": "soon"}))
+        .await
+        .expect_errors(
+            400,
+            &[("invalid", "A valid number is required.", Some("seconds"))],
+        );
+}
+
+#[tokio::test]
+async fn the_handle_resets_everything_and_shuts_the_server_down() {
+    let api = Api::start().await;
+    api.valid_link().await;
+    api.server.reset();
+    assert_eq!(
+        api.get("/api/links/").await.expect(200, "links_page.json")["count"],
+        0
+    );
+    let address = api.server.address();
+    api.server.shutdown().await;
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "the port is closed once shutdown returns"
+    );
+}

@@ -1,0 +1,726 @@
+//! The link lifecycle: register (428/201), MFA resume, scenarios, validation, list, detail,
+//! modify, credentials update, delete and refresh.
+
+use std::time::Duration;
+
+use mock_server::{Config, MfaMode};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Api, CPF, CPF_DIGITS};
+
+const SESSION_EXPIRED: &str = "The session you are trying to resume has expired, please start again from register/retrieve endpoint";
+const INVALID_CREDENTIALS: &str = "Invalid credentials provided to login to the institution";
+
+fn id_of(link: &Value) -> String {
+    link["id"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn registering_answers_428_token_required_and_keeps_the_link_unconfirmed() {
+    let api = Api::start().await;
+    let reply = api.register("a-good-password").await;
+    let body = reply.expect(428, "token_required.json");
+    let element = &body[0];
+    assert_eq!(element["code"], "token_required");
+    assert_eq!(
+        element["message"],
+        "A MFA token is required by the institution to login"
+    );
+    assert_eq!(element["expiry"], 120);
+    assert_eq!(element["token_generation_data"]["type"], "numeric");
+    assert_eq!(element["token_generation_data"]["expects_user_input"], true);
+    assert_eq!(
+        element["token_generation_data"]["instructions"],
+        "Use this code to generate the token"
+    );
+    let link = api
+        .get(&format!(
+            "/api/links/{}/",
+            element["link"].as_str().unwrap_or_default()
+        ))
+        .await;
+    let link = link.expect(200, "link.json");
+    assert_eq!(link["status"], "unconfirmed");
+    assert_eq!(link["last_accessed_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_mfa_token_completes_the_link_which_is_then_valid() {
+    let api = Api::start().await;
+    let challenge = api.register("a-good-password").await;
+    let element = challenge.expect(428, "token_required.json")[0].clone();
+    let reply = api
+        .patch(
+            "/api/links/",
+            json!({"link": element["link"], "session": element["session"], "token": "123456", "save_data": true}),
+        )
+        .await;
+    let link = reply.expect(200, "link.json");
+    assert_eq!(link["id"], element["link"]);
+    assert_eq!(link["status"], "valid");
+    assert_eq!(link["institution"], "inss_br_employment");
+    assert_eq!(link["access_mode"], "recurrent");
+    assert_eq!(link["refresh_rate"], "7d");
+    assert_eq!(link["credentials_storage"], "store");
+    assert_eq!(link["stale_in"], "365d");
+    assert_eq!(link["fetch_resources"], json!(["EMPLOYMENTS", "OWNERS"]));
+    assert_eq!(link["external_id"], Value::Null);
+    assert!(link["last_accessed_at"].is_string());
+    let stored = api.get(&format!("/api/links/{}/", id_of(link))).await;
+    assert_eq!(stored.expect(200, "link.json"), link);
+    // The session is used up.
+    api.patch(
+        "/api/links/",
+        json!({"link": element["link"], "session": element["session"], "token": "123456"}),
+    )
+    .await
+    .expect_error(400, "session_expired", SESSION_EXPIRED);
+}
+
+#[tokio::test]
+async fn token_000000_is_refused_and_the_session_stays_usable() {
+    let api = Api::start().await;
+    let element = api.register("a-good-password").await.body[0].clone();
+    let resume = |token: &str| json!({"link": element["link"], "session": element["session"], "token": token});
+    api.patch("/api/links/", resume("000000"))
+        .await
+        .expect_error(400, "login_error", INVALID_CREDENTIALS);
+    api.patch("/api/links/", resume("654321"))
+        .await
+        .expect(200, "link.json");
+}
+
+#[tokio::test]
+async fn a_session_expires_after_its_expiry_on_the_virtual_clock() {
+    let api = Api::start().await;
+    let element = api.register("a-good-password").await.body[0].clone();
+    api.server.advance_clock(Duration::from_secs(121));
+    api.patch(
+        "/api/links/",
+        json!({"link": element["link"], "session": element["session"], "token": "123456"}),
+    )
+    .await
+    .expect_error(400, "session_expired", SESSION_EXPIRED);
+}
+
+#[tokio::test]
+async fn resuming_with_an_unknown_link_or_a_foreign_session_fails_like_belvo() {
+    let api = Api::start().await;
+    let first = api.register("a-good-password").await.body[0].clone();
+    let second = api.register("a-good-password").await.body[0].clone();
+    api.patch(
+        "/api/links/",
+        json!({"link": "7f1f6ac4-2c3a-4a67-8d3c-6a1e0b6f1c11", "session": first["session"], "token": "1"}),
+    )
+    .await
+    .expect_error(404, "not_found", "Not found");
+    api.patch(
+        "/api/links/",
+        json!({"link": first["link"], "session": second["session"], "token": "1"}),
+    )
+    .await
+    .expect_error(400, "session_expired", SESSION_EXPIRED);
+    api.patch(
+        "/api/links/",
+        json!({"link": first["link"], "session": "0123456789abcdef0123456789abcdef", "token": "1"}),
+    )
+    .await
+    .expect_error(400, "session_expired", SESSION_EXPIRED);
+}
+
+#[tokio::test]
+async fn resuming_without_a_token_asks_again_on_the_same_session() {
+    let api = Api::start().await;
+    let first = api.register("a-good-password").await.body[0].clone();
+    let again = api
+        .patch(
+            "/api/links/",
+            json!({"link": first["link"], "session": first["session"]}),
+        )
+        .await;
+    let element = &again.expect(428, "token_required.json")[0];
+    assert_eq!(element["session"], first["session"]);
+    assert_eq!(element["link"], first["link"]);
+}
+
+#[tokio::test]
+async fn a_resume_body_missing_fields_names_each_field() {
+    let api = Api::start().await;
+    api.patch("/api/links/", json!({})).await.expect_errors(
+        400,
+        &[
+            ("required", "This field is required.", Some("session")),
+            ("required", "This field is required.", Some("link")),
+        ],
+    );
+    api.patch("/api/links/", json!({"link": "nope", "session": "abc"}))
+        .await
+        .expect_errors(400, &[("invalid", "Must be a valid UUID.", Some("link"))]);
+}
+
+#[tokio::test]
+async fn without_mfa_registering_answers_201_with_a_valid_link() {
+    let api = Api::start_with(Config {
+        mfa: MfaMode::Never,
+        ..Config::default()
+    })
+    .await;
+    let reply = api.register("a-good-password").await;
+    assert_eq!(reply.expect(201, "link.json")["status"], "valid");
+    let institution = api.get("/api/institutions/").await;
+    assert_eq!(
+        institution.expect(200, "institutions_page.json")["results"][0]["features"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn the_no_mfa_scenario_answers_201_even_when_mfa_is_on() {
+    let api = Api::start().await;
+    let reply = api.register("mock:no-mfa").await;
+    let link = reply.expect(201, "link.json");
+    assert_eq!(link["status"], "valid");
+}
+
+#[tokio::test]
+async fn scenario_passwords_produce_belvos_exact_errors_and_store_nothing() {
+    let api = Api::start().await;
+    let cases: &[(&str, u16, &str, &str)] = &[
+        ("mock:invalid", 400, "login_error", INVALID_CREDENTIALS),
+        (
+            "mock:locked",
+            400,
+            "login_error",
+            "The user account is locked, user needs to contact the institution to unlock it",
+        ),
+        (
+            "mock:forbidden",
+            400,
+            "login_error",
+            "The user account access was forbidden by the institution",
+        ),
+        (
+            "mock:institution-down",
+            400,
+            "institution_down",
+            "The financial institution is down, try again later",
+        ),
+        (
+            "mock:institution-unavailable",
+            400,
+            "institution_unavailable",
+            "The financial institution is unavailable",
+        ),
+        (
+            "mock:too-many-sessions",
+            400,
+            "too_many_sessions",
+            "Impossible to login, a session is already opened with the institution for these credentials",
+        ),
+        (
+            "mock:timeout",
+            408,
+            "request_timeout",
+            "The request timed out, you can retry asking for less data by changing your query parameters",
+        ),
+        (
+            "mock:unexpected",
+            500,
+            "unexpected_error",
+            "Belvo is unable to process the request due to an internal system issue or to an unsupported response from an institution",
+        ),
+    ];
+    for (password, status, code, message) in cases {
+        api.register(password)
+            .await
+            .expect_error(*status, code, message);
+    }
+    let list = api.get("/api/links/").await;
+    assert_eq!(list.expect(200, "links_page.json")["count"], 0);
+    // mock:no-data logs in normally (its data is empty).
+    api.register("mock:no-data")
+        .await
+        .expect(428, "token_required.json");
+}
+
+#[tokio::test]
+async fn every_bad_field_of_a_register_body_gets_its_own_element() {
+    let api = Api::start().await;
+    api.post("/api/links/", json!({})).await.expect_errors(
+        400,
+        &[
+            ("required", "This field is required.", Some("institution")),
+            ("required", "This field is required.", Some("username")),
+            ("required", "This field is required.", Some("password")),
+        ],
+    );
+    api.post(
+        "/api/links/",
+        json!({
+            "institution": null, "username": "", "password": "x".repeat(71),
+            "access_mode": "forever", "fetch_resources": "OWNERS", "stale_in": "1y",
+            "credentials_storage": "sometimes", "external_id": "ab"
+        }),
+    )
+    .await
+    .expect_errors(
+        400,
+        &[
+            ("null", "This field may not be null.", Some("institution")),
+            ("blank", "This field may not be blank.", Some("username")),
+            (
+                "max_length",
+                "Ensure this field has no more than 70 characters.",
+                Some("password"),
+            ),
+            (
+                "min_length",
+                "Ensure this field has at least 3 characters.",
+                Some("external_id"),
+            ),
+            (
+                "invalid_choice",
+                "\"forever\" is not a valid choice.",
+                Some("access_mode"),
+            ),
+            (
+                "not_a_list",
+                "Expected a list of items but got type \"str\".",
+                Some("fetch_resources"),
+            ),
+            (
+                "invalid",
+                "Entered value is not valid.",
+                Some("credentials_storage"),
+            ),
+            ("invalid", "Entered value is not valid.", Some("stale_in")),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_institution_and_a_bad_cpf_are_field_errors() {
+    let api = Api::start().await;
+    api.post(
+        "/api/links/",
+        json!({"institution": "narnia", "username": "123.456.789-00", "password": "12345678"}),
+    )
+    .await
+    .expect_errors(
+        400,
+        &[
+            (
+                "does_not_exist",
+                "Object with name=narnia does not exist.",
+                Some("institution"),
+            ),
+            ("invalid", "Entered value is not valid.", Some("username")),
+        ],
+    );
+}
+
+#[tokio::test]
+async fn credential_storage_and_resource_rules_answer_belvos_codes() {
+    let api = Api::start().await;
+    let with = |extra: Value| {
+        let mut body =
+            json!({"institution": "inss_br_employment", "username": CPF, "password": "12345678"});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        body
+    };
+    api.post(
+        "/api/links/",
+        with(json!({"credentials_storage": "nostore"})),
+    )
+    .await
+    .expect_error(
+        400,
+        "invalid_credentials_storage",
+        "Recurrent links must store the credentials",
+    );
+    api.post(
+        "/api/links/",
+        with(json!({"access_mode": "single", "credentials_storage": "nostore"})),
+    )
+    .await
+    .expect_error(
+        400,
+        "invalid_fetch_resources",
+        "Single links without stored credentials must fetch resources",
+    );
+    api.post(
+        "/api/links/",
+        with(json!({"fetch_resources": ["ACCOUNTS"]})),
+    )
+    .await
+    .expect_errors(
+        400,
+        &[(
+            "invalid",
+            "The institution only supports the following resources: EMPLOYMENTS, OWNERS",
+            Some("resources"),
+        )],
+    );
+    api.post("/api/links/", with(json!({"fetch_resources": ["NOPE"]})))
+        .await
+        .expect_errors(
+            400,
+            &[(
+                "invalid_choice",
+                "\"NOPE\" is not a valid choice.",
+                Some("fetch_resources"),
+            )],
+        );
+    // What the SDKs add is accepted, and the options are kept.
+    let reply = api
+        .post(
+            "/api/links/",
+            with(json!({
+                "save_data": true, "username_type": "001", "token": null, "access_mode": "single",
+                "credentials_storage": "30d", "stale_in": "90d", "fetch_resources": ["OWNERS"],
+                "external_id": "customer-42", "password": "mock:no-mfa"
+            })),
+        )
+        .await;
+    let link = reply.expect(201, "link.json");
+    assert_eq!(link["access_mode"], "single");
+    assert_eq!(link["refresh_rate"], Value::Null);
+    assert_eq!(link["credentials_storage"], "30d");
+    assert_eq!(link["stale_in"], "90d");
+    assert_eq!(link["fetch_resources"], json!(["OWNERS"]));
+    assert_eq!(link["external_id"], "customer-42");
+}
+
+#[tokio::test]
+async fn the_same_cpf_always_has_the_same_institution_user_id() {
+    let api = Api::start().await;
+    let a = api.register("mock:no-mfa").await.body.clone();
+    let b = api
+        .post(
+            "/api/links/",
+            json!({"institution": "inss_br_employment", "username": CPF_DIGITS, "password": "mock:no-mfa"}),
+        )
+        .await
+        .body
+        .clone();
+    assert_eq!(a["institution_user_id"], b["institution_user_id"]);
+    assert_ne!(a["id"], b["id"]);
+    assert_eq!(a["created_by"], b["created_by"]);
+}
+
+#[tokio::test]
+async fn lists_paginate_with_absolute_next_links_that_keep_every_parameter() {
+    let api = Api::start().await;
+    for _ in 0..5 {
+        api.register("mock:no-mfa").await.expect(201, "link.json");
+    }
+    api.register("a-good-password")
+        .await
+        .expect(428, "token_required.json");
+    let first = api.get("/api/links/?status=valid&page_size=2").await;
+    let page = first.expect(200, "links_page.json");
+    assert_eq!(page["count"], 5);
+    assert_eq!(page["previous"], Value::Null);
+    let next = page["next"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        next,
+        format!(
+            "{}/api/links/?page=2&page_size=2&status=valid",
+            api.server.uri()
+        )
+    );
+    // Follow `next` verbatim, as belvo-python does.
+    let mut seen: Vec<Value> = page["results"].as_array().cloned().unwrap_or_default();
+    let mut url = Some(next);
+    while let Some(u) = url {
+        let path = u.trim_start_matches(&api.server.uri()).to_owned();
+        let reply = api.get(&path).await;
+        let page = reply.expect(200, "links_page.json");
+        seen.extend(page["results"].as_array().cloned().unwrap_or_default());
+        url = page["next"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen.len(), 5);
+    let mut ids: Vec<String> = seen.iter().map(id_of).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "no link twice");
+    api.get("/api/links/?status=valid&page_size=2&page=4")
+        .await
+        .expect_error(404, "not_found", "Not found");
+}
+
+#[tokio::test]
+async fn the_public_url_is_the_base_of_next_links() {
+    let api = Api::start_with(Config {
+        public_url: Some("https://belvo.example.test/".to_owned()),
+        mfa: MfaMode::Never,
+        ..Config::default()
+    })
+    .await;
+    api.register("a-good-password").await;
+    api.register("a-good-password").await;
+    let page = api.get("/api/links?page_size=1").await;
+    assert_eq!(
+        page.expect(200, "links_page.json")["next"],
+        "https://belvo.example.test/api/links?page=2&page_size=1"
+    );
+}
+
+#[tokio::test]
+async fn link_filters_follow_the_spec() {
+    let api = Api::start().await;
+    let valid = api.valid_link().await;
+    let unconfirmed = api.register("a-good-password").await.body[0]["link"].clone();
+    let count =
+        |reply: crate::support::Reply| reply.expect(200, "links_page.json")["count"].clone();
+    assert_eq!(count(api.get("/api/links/?status=unconfirmed").await), 1);
+    assert_eq!(
+        count(api.get("/api/links/?status__in=valid,unconfirmed").await),
+        2
+    );
+    assert_eq!(
+        count(api.get(&format!("/api/links/?id={}", id_of(&valid))).await),
+        1
+    );
+    assert_eq!(
+        count(
+            api.get(&format!(
+                "/api/links/?id__in={},{}",
+                id_of(&valid),
+                unconfirmed.as_str().unwrap_or_default()
+            ))
+            .await
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            api.get("/api/links/?institution=inss_br_employment&access_mode=recurrent")
+                .await
+        ),
+        2
+    );
+    assert_eq!(count(api.get("/api/links/?access_mode=single").await), 0);
+    assert_eq!(
+        count(api.get("/api/links/?created_at__gte=2000-01-01").await),
+        2
+    );
+    assert_eq!(
+        count(api.get("/api/links/?created_at__lt=2000-01-01").await),
+        0
+    );
+    assert_eq!(count(api.get("/api/links/?refresh_rate=null").await), 0);
+    api.get("/api/links/?status=broken").await.expect_errors(
+        400,
+        &[(
+            "invalid_choice",
+            "Select a valid choice. broken is not one of the available choices.",
+            Some("status"),
+        )],
+    );
+    api.get("/api/links/?created_at=yesterday&id=nope")
+        .await
+        .expect_errors(
+            400,
+            &[
+                ("invalid", "Enter a valid UUID.", Some("id")),
+                ("invalid", "Enter a valid date.", Some("created_at")),
+            ],
+        );
+}
+
+#[tokio::test]
+async fn fields_and_omit_shape_list_and_detail_bodies() {
+    let api = Api::start().await;
+    let link = api.valid_link().await;
+    let detail = api
+        .get(&format!("/api/links/{}/?fields=id,status", id_of(&link)))
+        .await;
+    assert_eq!(detail.status, 200);
+    assert_eq!(detail.body, json!({"id": link["id"], "status": "valid"}));
+    let list = api.get("/api/links/?omit=created_by,stale_in").await;
+    assert_eq!(list.status, 200);
+    let first = &list.body["results"][0];
+    assert!(first.get("created_by").is_none() && first.get("stale_in").is_none());
+    assert_eq!(first["id"], link["id"]);
+}
+
+#[tokio::test]
+async fn patching_a_link_changes_its_data_retrieval() {
+    let api = Api::start().await;
+    let link = api.valid_link().await;
+    let path = format!("/api/links/{}/", id_of(&link));
+    let reply = api
+        .patch(
+            &path,
+            json!({"access_mode": "single", "stale_in": "30d", "fetch_resources": ["EMPLOYMENTS"]}),
+        )
+        .await;
+    let changed = reply.expect(200, "link.json");
+    assert_eq!(changed["access_mode"], "single");
+    assert_eq!(changed["refresh_rate"], Value::Null);
+    assert_eq!(changed["stale_in"], "30d");
+    assert_eq!(changed["fetch_resources"], json!(["EMPLOYMENTS"]));
+    api.patch(&path, json!({"access_mode": "recurrent"}))
+        .await
+        .expect(200, "link.json");
+    api.patch(&path, json!({"stale_in": "soon"}))
+        .await
+        .expect_errors(
+            400,
+            &[("invalid", "Entered value is not valid.", Some("stale_in"))],
+        );
+}
+
+#[tokio::test]
+async fn a_link_without_stored_credentials_cannot_become_recurrent() {
+    let api = Api::start().await;
+    let reply = api
+        .post(
+            "/api/links/",
+            json!({"institution": "inss_br_employment", "username": CPF, "password": "mock:no-mfa",
+                   "access_mode": "single", "credentials_storage": "nostore", "fetch_resources": ["OWNERS"]}),
+        )
+        .await;
+    let link = reply.expect(201, "link.json").clone();
+    api.patch(
+        &format!("/api/links/{}/", id_of(&link)),
+        json!({"access_mode": "recurrent"}),
+    )
+    .await
+    .expect_error(
+        400,
+        "invalid_access_mode_switch",
+        "This link doesn't have stored credentials hence it can't be switched to recurrent mode\"",
+    );
+}
+
+#[tokio::test]
+async fn using_an_unconfirmed_link_is_refused() {
+    let api = Api::start().await;
+    let id = api.register("a-good-password").await.body[0]["link"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let unconfirmed = (
+        "unconfirmed_link",
+        "The link creation has not been completed yet",
+    );
+    api.post(&format!("/api/links/{id}/refresh/"), json!({}))
+        .await
+        .expect_error(400, unconfirmed.0, unconfirmed.1);
+    api.patch(&format!("/api/links/{id}/"), json!({"stale_in": "30d"}))
+        .await
+        .expect_error(400, unconfirmed.0, unconfirmed.1);
+}
+
+#[tokio::test]
+async fn updating_credentials_logs_in_again_through_mfa() {
+    let api = Api::start().await;
+    let link = api.valid_link().await;
+    let path = format!("/api/links/{}/", id_of(&link));
+    api.put(&path, json!({})).await.expect_errors(
+        400,
+        &[("required", "This field is required.", Some("password"))],
+    );
+    api.put(&path, json!({"password": "mock:locked"}))
+        .await
+        .expect_error(
+            400,
+            "login_error",
+            "The user account is locked, user needs to contact the institution to unlock it",
+        );
+    let challenge = api.put(&path, json!({"password": "a-new-password"})).await;
+    let element = challenge.expect(428, "token_required.json")[0].clone();
+    assert_eq!(element["link"], link["id"]);
+    api.patch(
+        "/api/links/",
+        json!({"link": element["link"], "session": element["session"], "token": "777777"}),
+    )
+    .await
+    .expect(200, "link.json");
+    let direct = api.put(&path, json!({"password": "mock:no-mfa"})).await;
+    assert_eq!(direct.expect(200, "link.json")["status"], "valid");
+}
+
+#[tokio::test]
+async fn deleting_a_link_answers_204_then_the_link_is_gone() {
+    let api = Api::start().await;
+    let link = api.valid_link().await;
+    let path = format!("/api/links/{}/", id_of(&link));
+    let reply = api.delete(&path).await;
+    assert_eq!(reply.status, 204);
+    assert!(reply.text.is_empty());
+    api.get(&path)
+        .await
+        .expect_error(404, "not_found", "Not found");
+    api.delete(&path)
+        .await
+        .expect_error(404, "not_found", "Not found");
+    api.delete("/api/links/not-a-uuid/")
+        .await
+        .expect_error(404, "not_found", "Not found");
+}
+
+#[tokio::test]
+async fn an_async_delete_answers_202_with_a_uuid_request_id() {
+    let api = Api::start().await;
+    let link = api.valid_link().await;
+    let path = format!("/api/links/{}/", id_of(&link));
+    let reply = api
+        .raw(
+            Method::DELETE,
+            &path,
+            &[("X-Belvo-Request-Mode", "async")],
+            vec![],
+        )
+        .await;
+    reply.expect(202, "link_delete_accepted.json");
+    api.get(&path)
+        .await
+        .expect_error(404, "not_found", "Not found");
+}
+
+#[tokio::test]
+async fn the_sixth_sync_delete_within_a_minute_is_throttled() {
+    let api = Api::start().await;
+    let mut paths = Vec::new();
+    for _ in 0..6 {
+        let link = api.register("mock:no-mfa").await.body.clone();
+        paths.push(format!("/api/links/{}/", id_of(&link)));
+    }
+    for path in &paths[..5] {
+        assert_eq!(api.delete(path).await.status, 204);
+    }
+    api.delete(&paths[5]).await.expect_error(
+        429,
+        "throttled",
+        "Request was throttled. Expected available in 60 seconds.",
+    );
+    api.server.advance_clock(Duration::from_secs(60));
+    assert_eq!(api.delete(&paths[5]).await.status, 204);
+}
+
+#[tokio::test]
+async fn refreshing_answers_202_then_409_for_ten_minutes() {
+    let api = Api::start().await;
+    let link = api.valid_link().await;
+    let path = format!("/api/links/{}/refresh/", id_of(&link));
+    let reply = api
+        .post(&path, json!({"fetch_resources": ["OWNERS"]}))
+        .await;
+    reply.expect(202, "request_accepted.json");
+    api.server.advance_clock(Duration::from_secs(3 * 60));
+    api.post(&path, json!({})).await.expect_error(
+        409,
+        "link_refreshed",
+        "The link has already been refreshed. Please wait 7 minutes before trying again.",
+    );
+    api.server.advance_clock(Duration::from_secs(7 * 60));
+    api.raw(Method::POST, &path, &[], vec![])
+        .await
+        .expect(202, "request_accepted.json");
+}

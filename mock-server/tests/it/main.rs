@@ -1,0 +1,9 @@
+//! Integration tests: the fake on port 0, spoken to over real HTTP; every body validated
+//! against `schemas/`.
+
+mod cli;
+mod control;
+mod institutions;
+mod links;
+mod protocol;
+mod support;
