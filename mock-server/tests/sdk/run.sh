@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the link flow with the official SDKs (belvo-python 0.39.1, belvo npm 0.28.0), unchanged,
+# against the mock-server binary on a free loopback port. Installs the SDKs under
+# target/sdk-check (a venv and an npm prefix), so nothing outside the checkout is touched.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+work="$root/target/sdk-check"
+mkdir -p "$work"
+cd "$root"
+
+if [ ! -x "$work/venv/bin/python" ]; then
+  python3 -m venv "$work/venv"
+fi
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check 'belvo-python==0.39.1'
+if [ ! -d "$work/node/node_modules/belvo" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$work/node" 'belvo@0.28.0' >/dev/null
+fi
+
+cargo build --quiet -p mock-server
+log="$work/server.out"
+./target/debug/mock-server --addr 127.0.0.1:0 --log-level warn \
+  --secret-id sdk-check-id --secret-password sdk-check-password >"$log" 2>&1 &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+base=""
+for _ in $(seq 1 100); do
+  base=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$log" | head -n 1 || true)
+  [ -n "$base" ] && break
+  sleep 0.1
+done
+[ -n "$base" ] || { echo "mock-server did not start:"; cat "$log"; exit 1; }
+
+here="$root/mock-server/tests/sdk"
+"$work/venv/bin/python" "$here/check_python.py" "$base" sdk-check-id sdk-check-password
+NODE_PATH="$work/node/node_modules" node "$here/check_node.js" "$base" sdk-check-id sdk-check-password
+# The two SDK flows above are the two checks of this script.
+echo "sdk-check: 2 passed, 0 failed"
