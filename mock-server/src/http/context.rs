@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, render};
-use crate::store::{Params, TenantId};
+use crate::store::{Error, Params, TenantId};
 
 /// The id of this request: 32 hex in error bodies, hyphenated where Belvo shows a UUID.
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +103,20 @@ impl<S: Send + Sync> FromRequestParts<S> for Tenant {
             .get::<Tenant>()
             .copied()
             .ok_or(ApiError::Unauthorized)
+    }
+}
+
+/// The `{id}` of a resource path. An id that cannot even be decoded names nothing: 404.
+#[derive(Clone, Debug)]
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| PathId(id))
+            .map_err(|_| Error::NotFound.into())
     }
 }
 

@@ -1,12 +1,12 @@
 //! `/api/institutions/`: the catalogue (list with filters, detail by integer id).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::context::{Origin, Query};
+use super::context::{Origin, PathId, Query};
 use super::error::ApiError;
 use super::pagination::{paginate, project};
 use crate::store::institutions;
@@ -23,7 +23,7 @@ pub async fn list(
 
 pub async fn detail(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Query(params): Query,
 ) -> Result<Response, ApiError> {
     let record = institutions::detail(state.store.mfa(), &id)?;

@@ -2,14 +2,14 @@
 //! delete (sync 204 or async 202) and refresh (202).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::Uri;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::context::{JsonObject, Origin, Query, RequestId, Tenant};
+use super::context::{JsonObject, Origin, PathId, Query, RequestId, Tenant};
 use super::error::ApiError;
 use super::pagination::{paginate, project};
 
@@ -47,7 +47,7 @@ pub async fn list(
 pub async fn detail(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Query(params): Query,
 ) -> Result<Response> {
     let link = state.store.link(tenant, &id)?;
@@ -57,7 +57,7 @@ pub async fn detail(
 pub async fn modify(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
     let link = state.store.update_link_options(tenant, &id, &body)?;
@@ -67,7 +67,7 @@ pub async fn modify(
 pub async fn update_credentials(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
     let link = state.store.update_link_credentials(tenant, &id, &body)?;
@@ -84,7 +84,7 @@ fn is_async(headers: &HeaderMap) -> bool {
 pub async fn delete(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     request_id: RequestId,
     headers: HeaderMap,
 ) -> Result<Response> {
@@ -102,7 +102,7 @@ pub async fn delete(
 pub async fn refresh(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     request_id: RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {

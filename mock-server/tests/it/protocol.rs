@@ -85,7 +85,14 @@ async fn every_route_answers_with_and_without_its_trailing_slash_and_never_redir
 #[tokio::test]
 async fn unknown_routes_are_a_404_array() {
     let api = Api::start().await;
-    for path in ["/nope", "/api/nope/", "/api/links/x/y/z/", "/"] {
+    for path in [
+        "/nope",
+        "/api/nope/",
+        "/api/links/x/y/z/",
+        "/",
+        "/api/links/%FF%FE/",
+        "/api/institutions/%C0/",
+    ] {
         api.get(path)
             .await
             .expect_error(404, NOT_FOUND.0, NOT_FOUND.1);
