@@ -2,16 +2,76 @@
 //! from the `BELVO_SECRET_ID` / `BELVO_SECRET_PASSWORD` variables Belvo apps already use).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, DEFAULT_SECRET_ID, DEFAULT_SECRET_PASSWORD, MfaMode, SecretKey};
 
 /// A faithful local fake of Belvo's Brazil employment API.
+///
+/// Without a subcommand it serves the API (see the flags); `fixtures` generates or checks
+/// per-CPF data files.
 #[derive(Debug, Parser)]
-#[command(name = "mock-server", version, about, long_about = None)]
+#[command(
+    name = "mock-server",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate or check per-CPF data files (`<cpf>.json`).
+    #[command(subcommand)]
+    Fixtures(FixturesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FixturesCommand {
+    /// Write the data the server would serve for some CPFs, as override files.
+    Generate(GenerateArgs),
+    /// Check every override file of a folder, as the server does at start-up.
+    Check {
+        /// The folder to check.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Seed of the generator (the server's --seed).
+    #[arg(long, env = "BELVO_MOCK_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// A CPF to generate (11 digits or XXX.XXX.XXX-XX); repeat for more.
+    #[arg(long, required_unless_present = "count", conflicts_with = "count")]
+    pub cpf: Vec<String>,
+    /// How many CPFs to generate (chosen from the seed).
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Folder to write `<cpf>.json` files into (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Months of salary history per employment (the server's --salary-months).
+    #[arg(long, env = "BELVO_MOCK_SALARY_MONTHS", default_value_t = 60)]
+    pub salary_months: u32,
+    /// The day the data is cut at (default: today, UTC).
+    #[arg(long)]
+    pub today: Option<NaiveDate>,
+}
+
+/// The flags of the server.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the bound address is printed).
     #[arg(long, env = "BELVO_MOCK_ADDR", default_value = "127.0.0.1:8000")]
     pub addr: SocketAddr,
@@ -52,9 +112,17 @@ pub struct Cli {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "BELVO_MOCK_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// Months of salary history per employment.
+    #[arg(long, env = "BELVO_MOCK_SALARY_MONTHS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1200))]
+    pub salary_months: u32,
+
+    /// Folder of per-CPF override files (default: ./fixtures when it exists).
+    #[arg(long, env = "BELVO_MOCK_FIXTURES")]
+    pub fixtures: Option<PathBuf>,
 }
 
-impl Cli {
+impl ServeArgs {
     /// The server configuration these flags describe.
     pub fn config(&self) -> Config {
         let mut keys = vec![SecretKey::new(&self.secret_id, &self.secret_password)];
@@ -65,6 +133,11 @@ impl Cli {
             session_expiry: Duration::from_secs(self.session_expiry),
             seed: self.seed,
             public_url: self.public_url.clone(),
+            salary_months: self.salary_months,
+            fixtures: self.fixtures.clone().or_else(|| {
+                let default = PathBuf::from("fixtures");
+                default.is_dir().then_some(default)
+            }),
         }
     }
 }
@@ -87,7 +160,7 @@ mod tests {
             "30",
         ])
         .unwrap_or_else(|e| panic!("{e}"));
-        let config = cli.config();
+        let config = cli.serve.config();
         assert_eq!(config.keys.len(), 3);
         assert_eq!(config.keys[1], SecretKey::new("a", "b"));
         assert_eq!(config.mfa, MfaMode::Never);
@@ -99,5 +172,43 @@ mod tests {
         assert!(Cli::try_parse_from(["mock-server", "--mfa", "sometimes"]).is_err());
         assert!(Cli::try_parse_from(["mock-server", "--key", "nocolon"]).is_err());
         assert!(Cli::try_parse_from(["mock-server", "--addr", "nowhere"]).is_err());
+        assert!(Cli::try_parse_from(["mock-server", "--salary-months", "0"]).is_err());
+    }
+
+    #[test]
+    fn fixtures_generate_needs_cpfs_or_a_count_and_an_output_folder() {
+        assert!(
+            Cli::try_parse_from(["mock-server", "fixtures", "generate", "--out", "x"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "mock-server",
+                "fixtures",
+                "generate",
+                "--cpf",
+                "52998224725",
+                "--count",
+                "3",
+                "--out",
+                "x"
+            ])
+            .is_err()
+        );
+        let cli = Cli::try_parse_from([
+            "mock-server",
+            "fixtures",
+            "generate",
+            "--count",
+            "3",
+            "--out",
+            "x",
+            "--seed",
+            "9",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let Some(Command::Fixtures(FixturesCommand::Generate(args))) = cli.command else {
+            panic!("expected fixtures generate");
+        };
+        assert_eq!((args.count, args.seed), (Some(3), 9));
     }
 }

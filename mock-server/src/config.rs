@@ -4,6 +4,7 @@
 //! HTTP types so the store can read it too.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -85,6 +86,10 @@ pub struct Config {
     pub seed: u64,
     /// Base for absolute URLs (`next`/`previous`); `None` means the request's Host header.
     pub public_url: Option<String>,
+    /// Months of salary history kept per employment.
+    pub salary_months: u32,
+    /// Folder of per-CPF override files (`<cpf>.json`); `None`: generated data only.
+    pub fixtures: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -95,6 +100,8 @@ impl Default for Config {
             session_expiry: Duration::from_secs(120),
             seed: 1,
             public_url: None,
+            salary_months: 60,
+            fixtures: None,
         }
     }
 }

@@ -16,7 +16,9 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod fixtures;
 mod http;
+pub mod scenario;
 pub mod store;
 
 use std::future::Future;
@@ -38,8 +40,19 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let store = Store::new(&config, Clock::new());
+    let store = build_store(&config)?;
     serve(listener, store, config.public_url, shutdown).await
+}
+
+/// The store for `config`, with its override files loaded and checked.
+fn build_store(config: &Config) -> io::Result<Store> {
+    let overrides = match &config.fixtures {
+        Some(dir) => fixtures::Overrides::load(dir)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?,
+        None => fixtures::Overrides::default(),
+    };
+    let generator = fixtures::Generator::new(config.seed, config.salary_months, overrides);
+    Ok(Store::new(config, Clock::new(), generator))
 }
 
 async fn serve(
@@ -80,7 +93,7 @@ impl MockServer {
     pub async fn start_with(config: Config) -> io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
-        let store = Store::new(&config, Clock::new());
+        let store = build_store(&config)?;
         let (tx, rx) = oneshot::channel::<()>();
         let served = store.clone();
         let public_url = config.public_url.clone();

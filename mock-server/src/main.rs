@@ -1,24 +1,96 @@
-//! `mock-server`: parse the CLI, set up logs, bind, print how to use it, serve until Ctrl-C or
-//! SIGTERM.
+//! `mock-server`: parse the CLI, then either serve (set up logs, bind, print how to use it,
+//! serve until Ctrl-C or SIGTERM) or run a `fixtures` subcommand.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use mock_server::cli::Cli;
+use mock_server::cli::{Cli, Command, FixturesCommand, GenerateArgs, ServeArgs};
+use mock_server::fixtures;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_new(&cli.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    match cli.command {
+        Some(Command::Fixtures(FixturesCommand::Generate(args))) => generate(&args),
+        Some(Command::Fixtures(FixturesCommand::Check { dir })) => check(&dir),
+        None => serve(cli.serve),
+    }
+}
 
-    let config = cli.config();
-    let listener = match TcpListener::bind(cli.addr).await {
+fn generate(args: &GenerateArgs) -> ExitCode {
+    let cpfs: Vec<String> = match args.count {
+        Some(n) => fixtures::cpfs_for(args.seed, n),
+        None => {
+            let mut digits = Vec::new();
+            for cpf in &args.cpf {
+                if fixtures::is_cpf(cpf) {
+                    digits.push(cpf.chars().filter(char::is_ascii_digit).collect());
+                } else {
+                    eprintln!(
+                        "mock-server: {cpf:?} is not a valid CPF (11 digits or XXX.XXX.XXX-XX with valid check digits)"
+                    );
+                    return ExitCode::FAILURE;
+                }
+            }
+            digits
+        }
+    };
+    let today = args
+        .today
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+    match fixtures::write_files(args.seed, &cpfs, today, args.salary_months, &args.out) {
+        Ok(paths) => {
+            println!(
+                "wrote {} file(s) to {} (seed {}, as of {today})",
+                paths.len(),
+                args.out.display(),
+                args.seed
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mock-server: cannot write to {}: {e}", args.out.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(dir: &std::path::Path) -> ExitCode {
+    match fixtures::Overrides::load(dir) {
+        Ok(overrides) => {
+            println!("{}: {} override file(s) OK", dir.display(), overrides.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mock-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mock-server: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve_async(args))
+}
+
+async fn serve_async(args: ServeArgs) -> ExitCode {
+    let config = args.config();
+    let listener = match TcpListener::bind(args.addr).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("mock-server: cannot listen on {}: {e}", cli.addr);
+            eprintln!("mock-server: cannot listen on {}: {e}", args.addr);
             return ExitCode::FAILURE;
         }
     };
@@ -28,6 +100,17 @@ async fn main() -> ExitCode {
             eprintln!("mock-server: {e}");
             return ExitCode::FAILURE;
         }
+    };
+    // Check the override files before announcing anything: a bad file stops start-up.
+    let overrides = match &config.fixtures {
+        Some(dir) => match fixtures::Overrides::load(dir) {
+            Ok(o) => Some((dir.clone(), o.len())),
+            Err(e) => {
+                eprintln!("mock-server: bad fixture file, not starting: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
     };
     let base = format!("http://{address}");
     let key = &config.keys[0];
@@ -41,11 +124,16 @@ async fn main() -> ExitCode {
         println!("  + {} more key pair(s) from --key", config.keys.len() - 1);
     }
     println!(
-        "  MFA: {:?}, session expiry {}s, seed {}",
+        "  MFA: {:?}, session expiry {}s, seed {}, {} salary months",
         config.mfa,
         config.session_expiry.as_secs(),
-        config.seed
+        config.seed,
+        config.salary_months
     );
+    match &overrides {
+        Some((dir, n)) => println!("  fixtures: {n} override file(s) from {}", dir.display()),
+        None => println!("  fixtures: none (generated data only)"),
+    }
     println!("Try it:");
     println!(
         "  curl -u '{}:{}' -H 'Content-Type: application/json' \\\n    -d '{{\"institution\":\"inss_br_employment\",\"username\":\"529.982.247-25\",\"password\":\"secret-123\"}}' \\\n    {base}/api/links/",

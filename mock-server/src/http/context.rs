@@ -62,6 +62,13 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
     response
 }
 
+/// `X-Belvo-Request-Mode: async`, exactly (Belvo treats `ASYNC` as a sync call).
+pub fn is_async(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-belvo-request-mode")
+        .is_some_and(|v| v.as_bytes() == b"async")
+}
+
 /// The tenant whose Basic credentials the request carries.
 #[derive(Clone, Copy, Debug)]
 pub struct Tenant(pub TenantId);

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::AppState;
-use super::context::{JsonObject, Origin, PathId, Query, RequestId, Tenant};
+use super::context::{JsonObject, Origin, PathId, Query, RequestId, Tenant, is_async};
 use super::error::ApiError;
 use super::pagination::{paginate, project};
 
@@ -72,13 +72,6 @@ pub async fn update_credentials(
 ) -> Result<Response> {
     let link = state.store.update_link_credentials(tenant, &id, &body)?;
     Ok(Json(link.to_json()).into_response())
-}
-
-/// `X-Belvo-Request-Mode: async` (exactly; Belvo treats `ASYNC` as sync).
-fn is_async(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-belvo-request-mode")
-        .is_some_and(|v| v.as_bytes() == b"async")
 }
 
 pub async fn delete(

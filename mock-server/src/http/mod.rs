@@ -5,9 +5,11 @@
 
 pub mod context;
 pub mod control;
+pub mod employments;
 pub mod error;
 pub mod institutions;
 pub mod links;
+pub mod owners;
 pub mod pagination;
 
 use axum::extract::DefaultBodyLimit;
@@ -72,6 +74,28 @@ pub fn router(state: AppState) -> Router {
             .delete(links::delete),
     );
     authed = both(authed, "/api/links/{id}/refresh", post(links::refresh));
+    authed = both(
+        authed,
+        "/api/owners",
+        get(owners::list)
+            .post(owners::retrieve)
+            .patch(owners::resume),
+    );
+    authed = both(
+        authed,
+        "/api/owners/{id}",
+        get(owners::detail).delete(owners::delete),
+    );
+    authed = both(
+        authed,
+        "/api/br/employments",
+        get(employments::list).post(employments::retrieve),
+    );
+    authed = both(
+        authed,
+        "/api/br/employments/{id}",
+        get(employments::detail).delete(employments::delete),
+    );
     authed = both(authed, "/_mock/reset", post(control::reset));
     authed = both(authed, "/_mock/clock", get(control::clock));
     authed = both(authed, "/_mock/clock/advance", post(control::advance_clock));

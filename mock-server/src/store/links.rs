@@ -13,6 +13,7 @@ use super::fields::{Fields, NOT_VALID, Text};
 use super::institutions::{self, ALL_RESOURCES, INSS_RESOURCES};
 use super::query::Filter;
 use crate::clock::format_timestamp;
+pub use crate::scenario::Scenario;
 
 pub const ACCESS_MODES: &[&str] = &["single", "recurrent"];
 pub const STATUSES: &[&str] = &["valid", "invalid", "unconfirmed", "token_required"];
@@ -64,60 +65,19 @@ impl LinkStatus {
     }
 }
 
-/// Behaviour a user asks for through the password (the README's scenarios table).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scenario {
-    NoMfa,
-    Invalid,
-    Locked,
-    Forbidden,
-    InstitutionDown,
-    InstitutionUnavailable,
-    TooManySessions,
-    Timeout,
-    Unexpected,
-    NoData,
-}
-
-impl Scenario {
-    pub const ALL: &'static [(&'static str, Scenario)] = &[
-        ("mock:no-mfa", Scenario::NoMfa),
-        ("mock:invalid", Scenario::Invalid),
-        ("mock:locked", Scenario::Locked),
-        ("mock:forbidden", Scenario::Forbidden),
-        ("mock:institution-down", Scenario::InstitutionDown),
-        (
-            "mock:institution-unavailable",
-            Scenario::InstitutionUnavailable,
-        ),
-        ("mock:too-many-sessions", Scenario::TooManySessions),
-        ("mock:timeout", Scenario::Timeout),
-        ("mock:unexpected", Scenario::Unexpected),
-        ("mock:no-data", Scenario::NoData),
-    ];
-
-    /// The scenario a password names, if any (exact match).
-    pub fn from_password(password: &str) -> Option<Self> {
-        Self::ALL
-            .iter()
-            .find(|(name, _)| *name == password)
-            .map(|(_, s)| *s)
-    }
-
-    /// The error the institution login answers with, for scenarios that fail the login.
-    pub fn login_error(self) -> Option<Error> {
-        Some(match self {
-            Self::Invalid => Error::Login(LoginFailure::InvalidCredentials),
-            Self::Locked => Error::Login(LoginFailure::Locked),
-            Self::Forbidden => Error::Login(LoginFailure::Forbidden),
-            Self::InstitutionDown => Error::InstitutionDown,
-            Self::InstitutionUnavailable => Error::InstitutionUnavailable,
-            Self::TooManySessions => Error::TooManySessions,
-            Self::Timeout => Error::RequestTimeout,
-            Self::Unexpected => Error::Unexpected,
-            Self::NoMfa | Self::NoData => return None,
-        })
-    }
+/// The error the institution login answers with, for scenarios that fail the login.
+pub fn login_error(scenario: Scenario) -> Option<Error> {
+    Some(match scenario {
+        Scenario::Invalid => Error::Login(LoginFailure::InvalidCredentials),
+        Scenario::Locked => Error::Login(LoginFailure::Locked),
+        Scenario::Forbidden => Error::Login(LoginFailure::Forbidden),
+        Scenario::InstitutionDown => Error::InstitutionDown,
+        Scenario::InstitutionUnavailable => Error::InstitutionUnavailable,
+        Scenario::TooManySessions => Error::TooManySessions,
+        Scenario::Timeout => Error::RequestTimeout,
+        Scenario::Unexpected => Error::Unexpected,
+        Scenario::NoMfa | Scenario::NoData => return None,
+    })
 }
 
 /// The MFA token that is always refused.
@@ -188,24 +148,11 @@ pub struct NewLink {
     pub stale_in: String,
 }
 
-/// The CPF in a username: 11 digits or `XXX.XXX.XXX-XX`, with valid check digits.
+/// The CPF in a username: 11 digits or `XXX.XXX.XXX-XX` (nothing else), with valid check
+/// digits and not all digits equal. Returns the 11 digits.
 fn parse_cpf(username: &str) -> Option<String> {
-    let bytes = username.as_bytes();
-    let plain = bytes.len() == 11 && bytes.iter().all(u8::is_ascii_digit);
-    let formatted = bytes.len() == 14
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            3 | 7 => *b == b'.',
-            11 => *b == b'-',
-            _ => b.is_ascii_digit(),
-        });
-    if !(plain || formatted) {
-        return None;
-    }
-    // The `cpf` crate checks the two check digits (and refuses 000.000.000-00 and friends).
-    username
-        .parse::<cpf::Cpf>()
-        .ok()
-        .map(|c| c.as_str().to_owned())
+    stdbr_core::cpf::is_valid_strict(username).ok()?;
+    Some(stdbr_core::cpf::remove_symbols(username))
 }
 
 fn credentials_storage_ok(value: &str) -> bool {
@@ -329,7 +276,7 @@ impl NewLink {
         Ok(Self {
             institution,
             cpf,
-            scenario: Scenario::from_password(&password),
+            scenario: Scenario::from_name(&password),
             access_mode,
             external_id,
             credentials_storage,
@@ -465,7 +412,7 @@ pub fn validate_credentials(body: &Map<String, Value>) -> Result<Option<Scenario
     f.text("password2", Text::OPTIONAL);
     f.text("token", Text::OPTIONAL);
     f.finish()?;
-    Ok(password.as_deref().and_then(Scenario::from_password))
+    Ok(password.as_deref().and_then(Scenario::from_name))
 }
 
 /// A `POST /api/links/{id}/refresh/` body: optional `fetch_resources`.
@@ -645,16 +592,13 @@ mod tests {
 
     #[test]
     fn passwords_name_scenarios_exactly() {
+        assert_eq!(Scenario::from_name("mock:no-mfa"), Some(Scenario::NoMfa));
+        assert_eq!(Scenario::from_name("mock:no-mfa "), None);
         assert_eq!(
-            Scenario::from_password("mock:no-mfa"),
-            Some(Scenario::NoMfa)
-        );
-        assert_eq!(Scenario::from_password("mock:no-mfa "), None);
-        assert_eq!(
-            Scenario::Locked.login_error(),
+            login_error(Scenario::Locked),
             Some(Error::Login(LoginFailure::Locked))
         );
-        assert_eq!(Scenario::NoData.login_error(), None);
+        assert_eq!(login_error(Scenario::NoData), None);
     }
 
     #[test]

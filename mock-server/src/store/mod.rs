@@ -9,6 +9,7 @@ pub mod fields;
 pub mod institutions;
 pub mod links;
 pub mod query;
+pub mod records;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,9 +23,14 @@ use uuid::Uuid;
 pub use error::{Error, FieldError, LoginFailure, MfaChallenge};
 use links::{Link, LinkStatus, NewLink, Options, Resume, WRONG_TOKEN};
 pub use query::Params;
+use records::{
+    EmploymentRecord, EmploymentsRetrieve, LinkData, OwnerRecord, OwnersRetrieve, record_id,
+};
 
 use crate::clock::Clock;
 use crate::config::{Config, MfaMode, SecretKey};
+use crate::fixtures::{Generator, Person};
+use crate::scenario::Scenario;
 
 /// Sync link deletions allowed per tenant in a rolling minute before Belvo answers 429.
 const SYNC_DELETES_PER_MINUTE: usize = 5;
@@ -58,6 +64,10 @@ struct TenantState {
     next_seq: u64,
     /// When the recent sync deletions happened (rolling minute).
     sync_deletes: VecDeque<DateTime<Utc>>,
+    /// Owners and employments fetched, by link.
+    data: HashMap<Uuid, LinkData>,
+    /// Which link each owner or employment id belongs to.
+    record_links: HashMap<Uuid, Uuid>,
 }
 
 impl TenantState {
@@ -67,6 +77,51 @@ impl TenantState {
 
     fn link_mut(&mut self, id: Uuid) -> Result<&mut Link, Error> {
         self.links.get_mut(&id).ok_or(Error::NotFound)
+    }
+
+    /// Stores freshly fetched owners of a link, replacing what it had.
+    fn store_owners(&mut self, link: Uuid, owners: Vec<OwnerRecord>) {
+        let data = self.data.entry(link).or_default();
+        for old in data.owners.iter().flatten() {
+            self.record_links.remove(&old.id);
+        }
+        for record in &owners {
+            self.record_links.insert(record.id, link);
+        }
+        data.owners = Some(owners);
+    }
+
+    /// Stores employments of a link: each replaces the one with its id, the rest stay.
+    fn store_employments(&mut self, link: Uuid, employments: Vec<EmploymentRecord>) {
+        let data = self.data.entry(link).or_default();
+        let stored = data.employments.get_or_insert_with(Vec::new);
+        for record in employments {
+            self.record_links.insert(record.id, link);
+            match stored.iter_mut().find(|r| r.id == record.id) {
+                Some(existing) => *existing = record,
+                None => stored.push(record),
+            }
+        }
+        stored.sort_by_key(|r| r.employment.start_date);
+    }
+
+    /// Forgets a link's data and its record ids.
+    fn drop_data(&mut self, link: Uuid) {
+        if let Some(data) = self.data.remove(&link) {
+            for id in data.owners.iter().flatten().map(|r| r.id) {
+                self.record_links.remove(&id);
+            }
+            for id in data.employments.iter().flatten().map(|r| r.id) {
+                self.record_links.remove(&id);
+            }
+        }
+    }
+
+    /// Links newest first, for lists that span links.
+    fn links_newest_first(&self) -> Vec<Uuid> {
+        let mut links: Vec<&Link> = self.links.values().collect();
+        links.sort_by_key(|l| std::cmp::Reverse(l.seq));
+        links.into_iter().map(|l| l.id).collect()
     }
 
     /// Drops sessions past their expiry so abandoned logins do not pile up.
@@ -87,6 +142,7 @@ struct Inner {
     clock: Clock,
     mfa: MfaMode,
     session_expiry: chrono::Duration,
+    generator: Generator,
 }
 
 /// What an id in a URL path names: a UUID, or nothing that can exist.
@@ -100,7 +156,7 @@ pub fn hex_id() -> String {
 }
 
 impl Store {
-    pub fn new(config: &Config, clock: Clock) -> Self {
+    pub fn new(config: &Config, clock: Clock, generator: Generator) -> Self {
         let mut tenants: Vec<Tenant> = Vec::new();
         for key in &config.keys {
             // A repeated id keeps its first password: one id is one tenant.
@@ -123,6 +179,7 @@ impl Store {
                 mfa: config.mfa,
                 session_expiry: chrono::Duration::from_std(config.session_expiry)
                     .unwrap_or(chrono::Duration::MAX),
+                generator,
             }),
         }
     }
@@ -199,12 +256,15 @@ impl Store {
     /// stores an `unconfirmed` one and answers [`Error::TokenRequired`]. A refused request
     /// stores nothing.
     pub fn create_link(&self, tenant: TenantId, body: &Map<String, Value>) -> Result<Link, Error> {
-        let request = NewLink::validate(body)?;
-        if let Some(error) = request.scenario.and_then(links::Scenario::login_error) {
+        let mut request = NewLink::validate(body)?;
+        // A password scenario wins; otherwise the CPF's fixture file may name one.
+        request.scenario = request
+            .scenario
+            .or_else(|| self.inner.generator.scenario(&request.cpf));
+        if let Some(error) = request.scenario.and_then(links::login_error) {
             return Err(error);
         }
-        let needs_token =
-            self.inner.mfa == MfaMode::Always && request.scenario != Some(links::Scenario::NoMfa);
+        let needs_token = self.needs_token(request.scenario);
         let status = if needs_token {
             LinkStatus::Unconfirmed
         } else {
@@ -221,7 +281,72 @@ impl Store {
         if needs_token {
             return Err(Error::TokenRequired(self.open_session(&mut state, id)));
         }
+        self.fetch(&mut state, &link, &link.fetch_resources, now);
         Ok(link)
+    }
+
+    fn needs_token(&self, scenario: Option<Scenario>) -> bool {
+        self.inner.mfa == MfaMode::Always && scenario != Some(Scenario::NoMfa)
+    }
+
+    /// The person behind a link as of `today` (fixtures applied, `mock:no-data` honoured).
+    fn person(&self, link: &Link, today: chrono::NaiveDate) -> Person {
+        let mut person = self.inner.generator.person(&link.cpf, today);
+        if link.scenario == Some(Scenario::NoData) {
+            person.employments.clear();
+        }
+        person
+    }
+
+    fn owner_records(link: &Link, person: &Person, now: DateTime<Utc>) -> Vec<OwnerRecord> {
+        vec![OwnerRecord {
+            id: record_id(link.id, "owner", 0),
+            link: link.id,
+            collected_at: now,
+            cpf: link.cpf.clone(),
+            owner: person.owner.clone(),
+        }]
+    }
+
+    fn employment_records(
+        link: &Link,
+        person: Person,
+        now: DateTime<Utc>,
+    ) -> Vec<EmploymentRecord> {
+        person
+            .employments
+            .into_iter()
+            .enumerate()
+            .map(|(index, employment)| EmploymentRecord {
+                id: record_id(link.id, "employment", index),
+                link: link.id,
+                collected_at: now,
+                employment,
+            })
+            .collect()
+    }
+
+    /// A historical update: fetches `resources` of the link from the "institution" and
+    /// stores them, replacing what was there.
+    fn fetch(
+        &self,
+        state: &mut TenantState,
+        link: &Link,
+        resources: &[String],
+        now: DateTime<Utc>,
+    ) {
+        let person = self.person(link, now.date_naive());
+        if resources.iter().any(|r| r == "OWNERS") {
+            state.store_owners(link.id, Self::owner_records(link, &person, now));
+        }
+        if resources.iter().any(|r| r == "EMPLOYMENTS") {
+            if let Some(data) = state.data.get_mut(&link.id) {
+                // A historical update replaces the whole list.
+                data.employments = None;
+            }
+            let records = Self::employment_records(link, person, now);
+            state.store_employments(link.id, records);
+        }
     }
 
     /// `PATCH /api/links/`: completes a login paused by a 428.
@@ -251,7 +376,9 @@ impl Store {
                 let link = state.link_mut(request.link)?;
                 link.status = LinkStatus::Valid;
                 link.last_accessed_at = Some(now);
-                Ok(link.clone())
+                let link = link.clone();
+                self.fetch(&mut state, &link, &link.fetch_resources, now);
+                Ok(link)
             }
         }
     }
@@ -307,18 +434,21 @@ impl Store {
         let scenario = links::validate_credentials(body)?;
         let now = self.inner.clock.now();
         let mut state = self.state(tenant);
-        state.link(id)?;
-        if let Some(error) = scenario.and_then(links::Scenario::login_error) {
+        let cpf = state.link(id)?.cpf.clone();
+        let scenario = scenario.or_else(|| self.inner.generator.scenario(&cpf));
+        if let Some(error) = scenario.and_then(links::login_error) {
             return Err(error);
         }
         let link = state.link_mut(id)?;
-        link.scenario = scenario;
-        if self.inner.mfa == MfaMode::Always && scenario != Some(links::Scenario::NoMfa) {
+        link.scenario = scenario.or_else(|| self.inner.generator.scenario(&link.cpf));
+        if self.needs_token(link.scenario) {
             return Err(Error::TokenRequired(self.open_session(&mut state, id)));
         }
         link.status = LinkStatus::Valid;
         link.last_accessed_at = Some(now);
-        Ok(link.clone())
+        let link = link.clone();
+        self.fetch(&mut state, &link, &link.fetch_resources, now);
+        Ok(link)
     }
 
     /// `DELETE /api/links/{id}/`: removes the link, its sessions (and later its data).
@@ -349,6 +479,7 @@ impl Store {
         }
         state.links.remove(&id);
         state.sessions.retain(|_, s| s.link != id);
+        state.drop_data(id);
         Ok(())
     }
 
@@ -380,7 +511,239 @@ impl Store {
         }
         link.last_refresh_at = Some(now);
         link.last_accessed_at = Some(now);
+        let link = link.clone();
+        self.fetch(&mut state, &link, &resources, now);
         Ok(resources)
+    }
+
+    /// The link a data request names, usable for data: unconfirmed links are refused.
+    fn data_link(state: &TenantState, id: Uuid) -> Result<Link, Error> {
+        let link = state.link(id)?;
+        if link.status == LinkStatus::Unconfirmed {
+            return Err(Error::UnconfirmedLink);
+        }
+        Ok(link.clone())
+    }
+
+    /// Refuses `link=` naming an unconfirmed link; an unknown or deleted one just lists nothing.
+    fn check_listed_link(state: &TenantState, params: &Params) -> Result<(), Error> {
+        if let Some(id) = params
+            .get("link")
+            .and_then(|l| Uuid::try_parse(l.trim()).ok())
+            && state
+                .links
+                .get(&id)
+                .is_some_and(|l| l.status == LinkStatus::Unconfirmed)
+        {
+            return Err(Error::UnconfirmedLink);
+        }
+        Ok(())
+    }
+
+    /// `GET /api/owners/`: stored owners passing the filters (newest link first).
+    pub fn list_owners(&self, tenant: TenantId, params: &Params) -> Result<Vec<Value>, Error> {
+        let filters = params.compile(&records::owner_filters())?;
+        let state = self.state(tenant);
+        Self::check_listed_link(&state, params)?;
+        let mut out = Vec::new();
+        for link in state.links_newest_first() {
+            let owners = state.data.get(&link).and_then(|d| d.owners.as_ref());
+            out.extend(
+                owners
+                    .into_iter()
+                    .flatten()
+                    .map(OwnerRecord::to_json)
+                    .filter(|json| filters.matches(json)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// `GET /api/br/employments/`: `link` is required.
+    pub fn list_employments(&self, tenant: TenantId, params: &Params) -> Result<Vec<Value>, Error> {
+        if params.get("link").is_none_or(|l| l.trim().is_empty()) {
+            return Err(Error::field("link", "required", fields::REQUIRED));
+        }
+        let filters = params.compile(&records::employment_filters())?;
+        let state = self.state(tenant);
+        Self::check_listed_link(&state, params)?;
+        let mut out = Vec::new();
+        for link in state.links_newest_first() {
+            let employments = state.data.get(&link).and_then(|d| d.employments.as_ref());
+            out.extend(
+                employments
+                    .into_iter()
+                    .flatten()
+                    .map(EmploymentRecord::to_json)
+                    .filter(|json| filters.matches(json)),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The link a stored record belongs to.
+    fn record_link(state: &TenantState, id: &str) -> Result<Uuid, Error> {
+        let id = parse_id(id)?;
+        state.record_links.get(&id).copied().ok_or(Error::NotFound)
+    }
+
+    /// `GET /api/owners/{id}/`.
+    pub fn owner(&self, tenant: TenantId, id: &str) -> Result<Value, Error> {
+        let state = self.state(tenant);
+        let link = Self::record_link(&state, id)?;
+        let id = parse_id(id)?;
+        state
+            .data
+            .get(&link)
+            .and_then(|d| d.owners.as_ref())
+            .and_then(|owners| owners.iter().find(|r| r.id == id))
+            .map(OwnerRecord::to_json)
+            .ok_or(Error::NotFound)
+    }
+
+    /// `GET /api/br/employments/{id}/`.
+    pub fn employment(&self, tenant: TenantId, id: &str) -> Result<Value, Error> {
+        let state = self.state(tenant);
+        let link = Self::record_link(&state, id)?;
+        let id = parse_id(id)?;
+        state
+            .data
+            .get(&link)
+            .and_then(|d| d.employments.as_ref())
+            .and_then(|list| list.iter().find(|r| r.id == id))
+            .map(EmploymentRecord::to_json)
+            .ok_or(Error::NotFound)
+    }
+
+    /// `DELETE /api/owners/{id}/`.
+    pub fn delete_owner(&self, tenant: TenantId, id: &str) -> Result<(), Error> {
+        let mut state = self.state(tenant);
+        let link = Self::record_link(&state, id)?;
+        let id = parse_id(id)?;
+        if let Some(owners) = state.data.get_mut(&link).and_then(|d| d.owners.as_mut()) {
+            owners.retain(|r| r.id != id);
+        }
+        state.record_links.remove(&id);
+        Ok(())
+    }
+
+    /// `DELETE /api/br/employments/{id}/`.
+    pub fn delete_employment(&self, tenant: TenantId, id: &str) -> Result<(), Error> {
+        let mut state = self.state(tenant);
+        let link = Self::record_link(&state, id)?;
+        let id = parse_id(id)?;
+        if let Some(list) = state
+            .data
+            .get_mut(&link)
+            .and_then(|d| d.employments.as_mut())
+        {
+            list.retain(|r| r.id != id);
+        }
+        state.record_links.remove(&id);
+        Ok(())
+    }
+
+    /// Owners fetched now for a usable link; stored when `save` is set.
+    fn fetch_owners(
+        &self,
+        state: &mut TenantState,
+        link: &Link,
+        save: bool,
+    ) -> Result<Vec<Value>, Error> {
+        let now = self.inner.clock.now();
+        let person = self.person(link, now.date_naive());
+        let records = Self::owner_records(link, &person, now);
+        let rendered = records.iter().map(OwnerRecord::to_json).collect();
+        if save {
+            state.store_owners(link.id, records);
+        }
+        Ok(rendered)
+    }
+
+    /// `POST /api/owners/`: a new login for the owner data (an MFA institution asks for a
+    /// token unless one is sent). Returns the owners and whether they were stored.
+    pub fn retrieve_owners(
+        &self,
+        tenant: TenantId,
+        body: &Map<String, Value>,
+    ) -> Result<(Vec<Value>, bool), Error> {
+        let request = OwnersRetrieve::validate(body)?;
+        let mut state = self.state(tenant);
+        let link = Self::data_link(&state, request.link)?;
+        if link.status != LinkStatus::Valid {
+            return Err(Error::InvalidLink);
+        }
+        match request.token.as_deref() {
+            Some(WRONG_TOKEN) => return Err(Error::Login(LoginFailure::InvalidCredentials)),
+            None if self.needs_token(link.scenario) => {
+                return Err(Error::TokenRequired(self.open_session(&mut state, link.id)));
+            }
+            _ => {}
+        }
+        let owners = self.fetch_owners(&mut state, &link, request.save_data)?;
+        Ok((owners, request.save_data))
+    }
+
+    /// `PATCH /api/owners/`: resumes an owners retrieve paused by a 428.
+    pub fn resume_owners(
+        &self,
+        tenant: TenantId,
+        body: &Map<String, Value>,
+    ) -> Result<(Vec<Value>, bool), Error> {
+        let request = Resume::validate(body)?;
+        let save = match body.get("save_data") {
+            Some(Value::Bool(b)) => *b,
+            _ => true,
+        };
+        let now = self.inner.clock.now();
+        let mut state = self.state(tenant);
+        let link = Self::data_link(&state, request.link)?;
+        let session = state
+            .sessions
+            .get(&request.session)
+            .filter(|s| s.link == request.link && s.expires_at > now)
+            .cloned()
+            .ok_or(Error::SessionExpired)?;
+        match request.token.as_deref() {
+            None => Err(Error::TokenRequired(MfaChallenge {
+                session: request.session,
+                expiry: (session.expires_at - now).num_seconds().max(0) as u64,
+                link: request.link,
+                challenge: session.challenge,
+            })),
+            Some(WRONG_TOKEN) => Err(Error::Login(LoginFailure::InvalidCredentials)),
+            Some(_) => {
+                state.sessions.remove(&request.session);
+                let owners = self.fetch_owners(&mut state, &link, save)?;
+                Ok((owners, save))
+            }
+        }
+    }
+
+    /// `POST /api/br/employments/`: employments overlapping `date_from..date_to` (all when
+    /// absent), stored when `save_data` is true. Returns them and whether they were stored.
+    pub fn retrieve_employments(
+        &self,
+        tenant: TenantId,
+        body: &Map<String, Value>,
+    ) -> Result<(Vec<Value>, bool), Error> {
+        let now = self.inner.clock.now();
+        let request = EmploymentsRetrieve::validate(body, now.date_naive())?;
+        let mut state = self.state(tenant);
+        let link = Self::data_link(&state, request.link)?;
+        if link.status != LinkStatus::Valid {
+            return Err(Error::InvalidLink);
+        }
+        let person = self.person(&link, now.date_naive());
+        let records: Vec<EmploymentRecord> = Self::employment_records(&link, person, now)
+            .into_iter()
+            .filter(|r| request.covers(&r.employment))
+            .collect();
+        let rendered = records.iter().map(EmploymentRecord::to_json).collect();
+        if request.save_data {
+            state.store_employments(link.id, records);
+        }
+        Ok((rendered, request.save_data))
     }
 }
 
@@ -402,7 +765,8 @@ mod tests {
             keys: vec![SecretKey::new("a", "pa"), SecretKey::new("b", "pb")],
             ..Config::default()
         };
-        let store = Store::new(&config, Clock::new());
+        let generator = Generator::new(1, 60, crate::fixtures::Overrides::default());
+        let store = Store::new(&config, Clock::new(), generator);
         let tenant = store
             .authenticate("a", "pa")
             .unwrap_or_else(|| panic!("tenant a"));

@@ -3,7 +3,9 @@
 
 mod cli;
 mod control;
+mod data;
 mod institutions;
 mod links;
 mod protocol;
+mod realism;
 mod support;

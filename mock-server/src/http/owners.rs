@@ -1,0 +1,72 @@
+//! `/api/owners/`: list, detail, delete, retrieve (POST, may ask for a token) and MFA resume
+//! (PATCH).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use super::context::{JsonObject, Origin, PathId, Query, Tenant};
+use super::error::ApiError;
+use super::pagination::{paginate, project};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+/// 201 when the records were stored (`save_data: true`), 200 when they were not.
+fn retrieved(records: Vec<serde_json::Value>, stored: bool) -> Response {
+    let status = if stored {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(records)).into_response()
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(params): Query,
+    Origin(origin): Origin,
+    uri: Uri,
+) -> Result<Response> {
+    let owners = state.store.list_owners(tenant, &params)?;
+    Ok(Json(paginate(owners, &params, &origin, uri.path())?).into_response())
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    PathId(id): PathId,
+    Query(params): Query,
+) -> Result<Response> {
+    let owner = state.store.owner(tenant, &id)?;
+    Ok(Json(project(owner, &params)).into_response())
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    PathId(id): PathId,
+) -> Result<Response> {
+    state.store.delete_owner(tenant, &id)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub async fn retrieve(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonObject(body): JsonObject,
+) -> Result<Response> {
+    let (owners, stored) = state.store.retrieve_owners(tenant, &body)?;
+    Ok(retrieved(owners, stored))
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonObject(body): JsonObject,
+) -> Result<Response> {
+    let (owners, stored) = state.store.resume_owners(tenant, &body)?;
+    Ok(retrieved(owners, stored))
+}
