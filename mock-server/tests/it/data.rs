@@ -429,3 +429,29 @@ async fn a_bad_fixture_file_stops_start_up_naming_the_file_and_path() {
     assert!(error.contains("owner.email"), "{error}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn bodies_are_checked_against_belvos_own_openapi_schemas() {
+    use crate::support::assert_spec;
+    let api = Api::start_with(no_mfa()).await;
+    let link = link_for(&api, CPF_DIGITS, "a-good-password").await;
+    let id = id_of(&link);
+    let employments = api.get(&format!("/api/br/employments/?link={id}")).await;
+    let owners = api.get(&format!("/api/owners/?link={id}")).await;
+    // The spec documents these operations, so the check really runs ...
+    assert!(assert_spec(
+        "GET",
+        "/api/br/employments/",
+        200,
+        &employments.body
+    ));
+    assert!(assert_spec("GET", "/api/owners/", 200, &owners.body));
+    assert!(assert_spec("GET", &format!("/api/links/{id}/"), 200, &link));
+    // ... and it can fail: EmploymentBrazil allows no extra key.
+    let mut tampered = employments.body.clone();
+    tampered["results"][0]["employer_cnpj"] = json!("11222333000181");
+    let outcome = std::panic::catch_unwind(|| {
+        assert_spec("GET", "/api/br/employments/", 200, &tampered);
+    });
+    assert!(outcome.is_err(), "an extra key fails Belvo's schema");
+}

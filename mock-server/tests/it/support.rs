@@ -2,7 +2,7 @@
 //! every response body against `schemas/`.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use mock_server::{Config, MockServer, SecretKey};
 use reqwest::Method;
@@ -71,9 +71,162 @@ pub fn assert_schema(schema: &str, body: &Value) {
     );
 }
 
+/// Belvo's OpenAPI 1.223.0 document (`../shared/reference/openapi.json`), rewritten from
+/// OpenAPI 3.0 schema objects to JSON Schema: `nullable: true` becomes a `null` type.
+fn spec() -> &'static (jsonschema::Registry<'static>, Value) {
+    static SPEC: OnceLock<(jsonschema::Registry<'static>, Value)> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/reference/openapi.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+            panic!("Belvo's spec is read from {path} (shared/ beside the checkout): {e}")
+        });
+        let mut doc: Value = serde_json::from_str(&text).expect("the spec is JSON");
+        // belvo-api.md §3.1 and §10.17: Belvo forces `external_id` to null (PII detected, or
+        // none given) although 1.223.0 stopped marking it nullable; v1.35 did.
+        if let Some(external_id) =
+            doc.pointer_mut("/components/schemas/Link/properties/external_id")
+        {
+            external_id["nullable"] = Value::Bool(true);
+        }
+        nullable_to_json_schema(&mut doc);
+        let registry = jsonschema::Registry::new()
+            .extend([(SPEC_ID.to_owned(), doc.clone())])
+            .expect("the spec registers")
+            .prepare()
+            .expect("the spec resolves");
+        (registry, doc)
+    })
+}
+
+const SPEC_ID: &str = "https://belvo-mock.dev/belvo-openapi-1.223.0.json";
+
+fn nullable_to_json_schema(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.remove("nullable") == Some(Value::Bool(true)) {
+                match map.get_mut("type") {
+                    Some(Value::String(t)) => {
+                        let t = t.clone();
+                        map.insert("type".into(), serde_json::json!([t, "null"]));
+                    }
+                    Some(_) => {}
+                    None => {
+                        let inner = Value::Object(std::mem::take(map));
+                        map.insert("anyOf".into(), serde_json::json!([inner, {"type": "null"}]));
+                    }
+                }
+                if let Some(Value::Array(options)) = map.get_mut("enum")
+                    && !options.contains(&Value::Null)
+                {
+                    options.push(Value::Null);
+                }
+            }
+            map.values_mut().for_each(nullable_to_json_schema);
+        }
+        Value::Array(items) => items.iter_mut().for_each(nullable_to_json_schema),
+        _ => {}
+    }
+}
+
+/// The spec's path template matching a concrete `/api/...` path (`{id}` matches a segment).
+fn spec_path(path: &str) -> Option<String> {
+    let paths = spec().1["paths"].as_object()?;
+    let wanted: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    paths.keys().find_map(|template| {
+        let parts: Vec<&str> = template.trim_end_matches('/').split('/').collect();
+        let matches = parts.len() == wanted.len()
+            && parts
+                .iter()
+                .zip(&wanted)
+                .all(|(t, w)| t == w || (t.starts_with('{') && t.ends_with('}')));
+        matches.then(|| template.clone())
+    })
+}
+
+fn pointer_escape(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+/// Validates `body` against the response schema Belvo's spec gives this operation and status.
+/// Returns `false` when the spec documents no JSON body for it (nothing to check).
+pub fn assert_spec(method: &str, path: &str, status: u16, body: &Value) -> bool {
+    static VALIDATORS: OnceLock<
+        Mutex<HashMap<String, Option<std::sync::Arc<jsonschema::Validator>>>>,
+    > = OnceLock::new();
+    let Some(template) = spec_path(path) else {
+        return false;
+    };
+    let mut method = method.to_ascii_lowercase();
+    // The spec lists only the open-finance owner shapes for PATCH /api/owners/, although the
+    // MFA resume returns what POST returns (Owner Standard for INSS): check it as POST.
+    if method == "patch" && template == "/api/owners/" {
+        method = "post".to_owned();
+    }
+    // A response is either inline or a `$ref` to `#/components/responses/...`.
+    let response = format!(
+        "/paths/{}/{method}/responses/{status}",
+        pointer_escape(&template)
+    );
+    let response = match spec()
+        .1
+        .pointer(&format!("{response}/$ref"))
+        .and_then(Value::as_str)
+    {
+        Some(target) => target.trim_start_matches('#').to_owned(),
+        None => response,
+    };
+    let pointer = format!("{response}/content/application~1json/schema");
+    let key = pointer.clone();
+    let cache = VALIDATORS.get_or_init(|| Mutex::new(HashMap::new()));
+    let cached = cache.lock().ok().and_then(|c| c.get(&key).cloned());
+    let validator = match cached {
+        Some(v) => v,
+        None => {
+            let (registry, doc) = spec();
+            let built = doc.pointer(&pointer).map(|_| {
+                // `{id}` must be percent-encoded inside a URI fragment.
+                let fragment = pointer.replace('{', "%7B").replace('}', "%7D");
+                let schema = serde_json::json!({"$ref": format!("{SPEC_ID}#{fragment}")});
+                std::sync::Arc::new(
+                    jsonschema::options()
+                        .with_draft(jsonschema::Draft::Draft4)
+                        .with_registry(registry)
+                        .should_validate_formats(true)
+                        .offline()
+                        .build(&schema)
+                        .unwrap_or_else(|e| panic!("spec schema {pointer} compiles: {e}")),
+                )
+            });
+            if let Ok(mut c) = cache.lock() {
+                c.insert(key, built.clone());
+            }
+            built
+        }
+    };
+    let Some(validator) = validator else {
+        return false;
+    };
+    let problems: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "body does not match Belvo's spec for {method} {template} {status}:\n{}\nbody: {body:#}",
+        problems.join("\n")
+    );
+    true
+}
+
 /// One HTTP answer.
 #[derive(Debug)]
 pub struct Reply {
+    pub method: String,
+    pub path: String,
+    pub query: String,
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
@@ -89,6 +242,11 @@ impl Reply {
             self.text
         );
         assert_schema(schema, &self.body);
+        // `fields=`/`omit=` trim bodies below what any schema of the spec requires.
+        let projected = self.query.contains("fields=") || self.query.contains("omit=");
+        if self.path.starts_with("/api/") && !projected {
+            assert_spec(&self.method, &self.path, self.status, &self.body);
+        }
         &self.body
     }
 
@@ -211,14 +369,16 @@ impl Api {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> Reply {
+        let name = method.to_string();
         let mut request = self.client.request(method, self.url(path));
         if let Some((id, password)) = &self.auth {
             request = request.basic_auth(id, Some(password));
         }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
+        for (header, value) in headers {
+            request = request.header(*header, *value);
         }
         reply(
+            name,
             request
                 .body(body)
                 .send()
@@ -263,6 +423,7 @@ impl Caller<'_> {
     }
 
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let name = method.to_string();
         let mut request = self.api.client.request(method, self.api.url(path));
         if let Some((id, password)) = &self.auth {
             request = request.basic_auth(id, Some(password));
@@ -270,11 +431,17 @@ impl Caller<'_> {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        reply(request.send().await.expect("request reaches the fake")).await
+        reply(
+            name,
+            request.send().await.expect("request reaches the fake"),
+        )
+        .await
     }
 }
 
-async fn reply(response: reqwest::Response) -> Reply {
+async fn reply(method: String, response: reqwest::Response) -> Reply {
+    let path = response.url().path().to_owned();
+    let query = response.url().query().unwrap_or_default().to_owned();
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let text = response.text().await.expect("body readable");
@@ -284,6 +451,9 @@ async fn reply(response: reqwest::Response) -> Reply {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("every body is JSON ({e}): {text:?}"))
     };
     Reply {
+        method,
+        path,
+        query,
         status,
         headers,
         body,
