@@ -7,9 +7,8 @@ use std::hint::black_box;
 
 use chrono::NaiveDate;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mock_server::Clock;
 use mock_server::config::{Config, MfaMode};
-use mock_server::fixtures::{self, Generator, Overrides};
+use mock_server::fixtures;
 use mock_server::store::{Params, Store};
 use serde_json::{Map, Value, json};
 
@@ -38,11 +37,9 @@ fn serving(c: &mut Criterion) {
         mfa: MfaMode::Never,
         ..Config::default()
     };
-    let store = Store::new(
-        &config,
-        Clock::new(),
-        Generator::new(config.seed, config.salary_months, Overrides::default()),
-    );
+    let Ok(store) = Store::from_config(&config) else {
+        return;
+    };
     let Some(tenant) = store.authenticate(&config.keys[0].id, &config.keys[0].password) else {
         return;
     };
@@ -52,7 +49,7 @@ fn serving(c: &mut Criterion) {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    let Ok(link) = store.create_link(tenant, &body) else {
+    let Ok(link) = store.create_link(tenant, &body, uuid::Uuid::new_v4()) else {
         return;
     };
     let params = Params::parse(&format!("link={}", link.id));

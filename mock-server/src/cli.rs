@@ -120,6 +120,46 @@ pub struct ServeArgs {
     /// Folder of per-CPF override files (default: ./fixtures when it exists).
     #[arg(long, env = "BELVO_MOCK_FIXTURES")]
     pub fixtures: Option<PathBuf>,
+
+    /// Where webhooks are POSTed (every key pair, until changed with PUT /_mock/webhook).
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+
+    /// Authorization header for webhooks: `Bearer <token>`, `Basic <base64>`, or a bare token (sent as Bearer).
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_AUTHORIZATION", hide_env_values = true)]
+    pub webhook_authorization: Option<String>,
+
+    /// Seconds between an event and its webhook's first attempt (virtual time; 0 allowed).
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_DELAY", default_value_t = 2.0, value_parser = seconds)]
+    pub webhook_delay: f64,
+
+    /// Retries after a failed first attempt.
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_RETRIES", default_value_t = 5)]
+    pub webhook_retries: u32,
+
+    /// Seconds before the first retry; each next retry waits twice as long.
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_BACKOFF", default_value_t = 3.0, value_parser = seconds)]
+    pub webhook_backoff: f64,
+
+    /// Seconds a receiver has to answer 2xx.
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_TIMEOUT", default_value_t = 5.0, value_parser = seconds)]
+    pub webhook_timeout: f64,
+
+    /// Webhook requests in flight at once.
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub webhook_concurrency: u16,
+
+    /// Seconds shutdown keeps delivering webhooks that are due.
+    #[arg(long, env = "BELVO_MOCK_SHUTDOWN_GRACE", default_value_t = 5.0, value_parser = seconds)]
+    pub shutdown_grace: f64,
+}
+
+/// A non-negative number of seconds.
+fn seconds(raw: &str) -> Result<f64, String> {
+    match raw.trim().parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.0..=1e9).contains(&s) => Ok(s),
+        _ => Err(format!("expected a number of seconds >= 0, got {raw:?}")),
+    }
 }
 
 impl ServeArgs {
@@ -138,6 +178,17 @@ impl ServeArgs {
                 let default = PathBuf::from("fixtures");
                 default.is_dir().then_some(default)
             }),
+            webhook_url: self.webhook_url.clone().filter(|u| !u.is_empty()),
+            webhook_authorization: self.webhook_authorization.clone().filter(|a| !a.is_empty()),
+            webhooks: crate::webhooks::Settings {
+                delay: Duration::from_secs_f64(self.webhook_delay),
+                retries: self.webhook_retries,
+                backoff: Duration::from_secs_f64(self.webhook_backoff),
+                timeout: Duration::from_secs_f64(self.webhook_timeout),
+                concurrency: usize::from(self.webhook_concurrency),
+                ..crate::webhooks::Settings::default()
+            },
+            shutdown_grace: Duration::from_secs_f64(self.shutdown_grace),
         }
     }
 }
@@ -173,6 +224,8 @@ mod tests {
         assert!(Cli::try_parse_from(["mock-server", "--key", "nocolon"]).is_err());
         assert!(Cli::try_parse_from(["mock-server", "--addr", "nowhere"]).is_err());
         assert!(Cli::try_parse_from(["mock-server", "--salary-months", "0"]).is_err());
+        assert!(Cli::try_parse_from(["mock-server", "--webhook-delay", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["mock-server", "--webhook-concurrency", "0"]).is_err());
     }
 
     #[test]

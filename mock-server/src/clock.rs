@@ -9,12 +9,15 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::Notify;
 
 /// A cheap, clonable handle on the shared clock.
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
     /// Microseconds added to the real time. Monotonic: only [`Clock::advance`] changes it.
     offset_micros: Arc<AtomicI64>,
+    /// Woken on every advance, so timers on virtual time (webhook delays) re-check at once.
+    advanced: Arc<Notify>,
 }
 
 impl Clock {
@@ -35,6 +38,17 @@ impl Clock {
                 Some(cur.saturating_add(micros))
             })
             .ok();
+        self.advanced.notify_waiters();
+    }
+
+    /// Notified on every [`Clock::advance`] (register interest with `notified()` first).
+    pub fn advanced(&self) -> &Notify {
+        &self.advanced
+    }
+
+    /// How long, in real time, until virtual time reaches `at` (zero if it has).
+    pub fn until(&self, at: DateTime<Utc>) -> Duration {
+        (at - self.now()).to_std().unwrap_or(Duration::ZERO)
     }
 
     /// How far virtual time is ahead of real time.

@@ -90,6 +90,14 @@ pub struct Config {
     pub salary_months: u32,
     /// Folder of per-CPF override files (`<cpf>.json`); `None`: generated data only.
     pub fixtures: Option<PathBuf>,
+    /// Every tenant's webhook URL until it sets its own (`None`: events are undeliverable).
+    pub webhook_url: Option<String>,
+    /// The Authorization sent with webhooks (a bare token is sent as `Bearer <token>`).
+    pub webhook_authorization: Option<String>,
+    /// Delivery timing and bounds.
+    pub webhooks: crate::webhooks::Settings,
+    /// How long shutdown keeps delivering webhooks that are due.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -102,6 +110,10 @@ impl Default for Config {
             public_url: None,
             salary_months: 60,
             fixtures: None,
+            webhook_url: None,
+            webhook_authorization: None,
+            webhooks: crate::webhooks::Settings::default(),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }

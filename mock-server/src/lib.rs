@@ -20,6 +20,7 @@ pub mod fixtures;
 mod http;
 pub mod scenario;
 pub mod store;
+pub mod webhooks;
 
 use std::future::Future;
 use std::io;
@@ -32,39 +33,39 @@ use tokio::sync::oneshot;
 pub use clock::Clock;
 pub use config::{Config, MfaMode, SecretKey};
 use store::Store;
+pub use webhooks::{Delivery, DeliveryStatus, WebhookConfig};
 
-/// Serves the fake on `listener` until `shutdown` resolves, then stops accepting and lets
-/// in-flight requests finish.
+/// Serves the fake on `listener` until `shutdown` resolves; then stops accepting, lets
+/// in-flight requests finish and keeps delivering due webhooks for `shutdown_grace`.
 pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let store = build_store(&config)?;
-    serve(listener, store, config.public_url, shutdown).await
+    serve(listener, store, &config, shutdown).await
 }
 
 /// The store for `config`, with its override files loaded and checked.
 fn build_store(config: &Config) -> io::Result<Store> {
-    let overrides = match &config.fixtures {
-        Some(dir) => fixtures::Overrides::load(dir)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?,
-        None => fixtures::Overrides::default(),
-    };
-    let generator = fixtures::Generator::new(config.seed, config.salary_months, overrides);
-    Ok(Store::new(config, Clock::new(), generator))
+    Store::from_config(config)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
 }
 
 async fn serve(
     listener: TcpListener,
     store: Store,
-    public_url: Option<String>,
+    config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let app = http::router(http::AppState { store, public_url });
-    axum::serve(listener, app)
+    let (stop, dispatcher) = webhooks::dispatcher::spawn(store.webhooks().clone());
+    let app = http::router(http::AppState::new(store, config.public_url.clone()));
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    stop.at(std::time::Instant::now() + config.shutdown_grace);
+    dispatcher.await.ok();
+    served
 }
 
 /// A running fake on 127.0.0.1 with a random port. Dropping it shuts the server down.
@@ -96,12 +97,12 @@ impl MockServer {
         let store = build_store(&config)?;
         let (tx, rx) = oneshot::channel::<()>();
         let served = store.clone();
-        let public_url = config.public_url.clone();
+        let served_config = config.clone();
         let task = tokio::spawn(async move {
             let shutdown = async {
                 rx.await.ok();
             };
-            if let Err(e) = serve(listener, served, public_url, shutdown).await {
+            if let Err(e) = serve(listener, served, &served_config, shutdown).await {
                 tracing::error!("belvo-mock stopped: {e}");
             }
         });
@@ -150,9 +151,66 @@ impl MockServer {
         }
     }
 
-    /// Forgets every tenant's links and sessions.
+    /// Forgets every tenant's links, sessions, data and webhook deliveries.
     pub fn reset(&self) {
         self.store.reset_all();
+    }
+
+    /// Every webhook delivery of every tenant, newest first, with its attempts.
+    pub fn deliveries(&self) -> Vec<Delivery> {
+        self.store.webhooks().deliveries(None, None, None)
+    }
+
+    /// Waits until at least `n` deliveries are finished (delivered, failed or undeliverable)
+    /// and returns them all; `Err` with what there is when `timeout` passes first. Tests wait
+    /// on this instead of sleeping.
+    pub async fn wait_for_deliveries(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Delivery>, Vec<Delivery>> {
+        self.wait_for_webhooks(timeout, |all| {
+            all.iter().filter(|d| d.status.is_final()).count() >= n
+        })
+        .await
+    }
+
+    /// Waits until `done` holds for the deliveries (checked on every change).
+    pub async fn wait_for_webhooks(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[Delivery]) -> bool,
+    ) -> Result<Vec<Delivery>, Vec<Delivery>> {
+        let journal = self.store.webhooks();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = journal.updated().notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let all = self.deliveries();
+            if done(&all) {
+                return Ok(all);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(self.deliveries());
+            }
+        }
+    }
+
+    /// Makes every pending delivery due now (as `POST /_mock/webhooks/flush`).
+    pub fn flush(&self) -> usize {
+        self.store.webhooks().flush(None)
+    }
+
+    /// Sets the webhook URL and Authorization of every tenant (as `PUT /_mock/webhook`).
+    pub fn set_webhook(&self, url: Option<&str>, authorization: Option<&str>) {
+        let config = WebhookConfig {
+            url: url.map(str::to_owned),
+            authorization: authorization.map(str::to_owned),
+        };
+        for tenant in self.store.tenants() {
+            self.store.webhooks().set_config(tenant, config.clone());
+        }
     }
 }
 

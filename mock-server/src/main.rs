@@ -134,6 +134,16 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
         Some((dir, n)) => println!("  fixtures: {n} override file(s) from {}", dir.display()),
         None => println!("  fixtures: none (generated data only)"),
     }
+    match &config.webhook_url {
+        Some(url) => println!(
+            "  webhooks: POST {url} after {:.1}s (retries: {})",
+            config.webhooks.delay.as_secs_f64(),
+            config.webhooks.retries
+        ),
+        None => println!(
+            "  webhooks: no URL yet (events are journaled as undeliverable); set one with --webhook-url or PUT {base}/_mock/webhook"
+        ),
+    }
     println!("Try it:");
     println!(
         "  curl -u '{}:{}' -H 'Content-Type: application/json' \\\n    -d '{{\"institution\":\"inss_br_employment\",\"username\":\"529.982.247-25\",\"password\":\"secret-123\"}}' \\\n    {base}/api/links/",

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use super::error::{ApiError, render};
+use super::requests::{Entry, redact_query};
 use crate::store::{Error, Params, TenantId};
 
 /// The id of this request: 32 hex in error bodies, hyphenated where Belvo shows a UUID.
@@ -42,21 +43,47 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-/// Outermost middleware: gives the request its id, renders any error with it, logs the line.
-pub async fn request_context(mut request: Request, next: Next) -> Response {
+/// Outermost middleware: gives the request its id, renders any error with it, journals and
+/// logs the line.
+pub async fn request_context(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let id = RequestId(Uuid::new_v4());
     request.extensions_mut().insert(id);
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().map(redact_query);
     let started = Instant::now();
-    let response = render(next.run(request).await, &id.hex());
+    let at = state.store.clock().now();
+    let response = next.run(request).await;
+    // Read the tenant before rendering: an error body is a new response.
+    let tenant = response.extensions().get::<Tenant>().copied();
+    let response = render(response, &id.hex());
+    let status = response.status().as_u16();
+    let latency = started.elapsed();
+    if let Some(Tenant(tenant)) = tenant {
+        state.requests.record(
+            tenant,
+            Entry {
+                method: method.to_string(),
+                path: path.clone(),
+                query,
+                status,
+                request_id: id.hex(),
+                at,
+                latency_ms: latency.as_secs_f64() * 1000.0,
+            },
+        );
+    }
     tracing::info!(
         target: "belvo_mock::request",
         %method,
         path,
-        status = response.status().as_u16(),
+        status,
         request_id = %id.hex(),
-        micros = started.elapsed().as_micros() as u64,
+        micros = latency.as_micros() as u64,
         "request"
     );
     response
@@ -96,7 +123,10 @@ pub async fn require_tenant(
     match tenant {
         Some(tenant) => {
             request.extensions_mut().insert(Tenant(tenant));
-            next.run(request).await
+            // Tell the outer middleware whose request this was, for the request journal.
+            let mut response = next.run(request).await;
+            response.extensions_mut().insert(Tenant(tenant));
+            response
         }
         None => ApiError::Unauthorized.into_response(),
     }

@@ -10,19 +10,83 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::context::{JsonObject, Tenant};
+use super::context::{JsonObject, PathId, Query, Tenant};
 use super::error::ApiError;
 use crate::clock::format_timestamp;
-use crate::store::fields::Fields;
+use crate::scenario::Scenario;
+use crate::store::Error;
+use crate::store::fields::{Fields, Text};
 
 pub async fn health() -> Json<Value> {
     Json(json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
-/// Forgets the calling tenant's links and sessions; other tenants are untouched.
+/// Forgets the calling tenant's links, sessions, data, webhooks and request journal; other
+/// tenants are untouched.
 pub async fn reset(State(state): State<AppState>, Tenant(tenant): Tenant) -> StatusCode {
     state.store.reset(tenant);
+    state.requests.reset(tenant);
     StatusCode::NO_CONTENT
+}
+
+/// The caller's request journal, newest first; filters `path` (substring) and `status`.
+pub async fn requests(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(params): Query,
+) -> Result<Response, ApiError> {
+    let status = match params.get("status").filter(|s| !s.is_empty()) {
+        Some(raw) => Some(
+            raw.parse::<u16>()
+                .map_err(|_| Error::field("status", "invalid", "A valid integer is required."))?,
+        ),
+        None => None,
+    };
+    let path = params.get("path").filter(|p| !p.is_empty());
+    let results: Vec<Value> = state
+        .requests
+        .entries(tenant, path, status)
+        .iter()
+        .map(|e| e.to_json())
+        .collect();
+    Ok(Json(json!({"count": results.len(), "results": results})).into_response())
+}
+
+/// `{"scenario": "mock:invalid" | null}`: how the link's next login behaves (a refresh of a
+/// link whose login now fails makes it `invalid` and sends a LINK `invalid_credentials`
+/// webhook).
+pub async fn set_link_scenario(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    PathId(id): PathId,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let mut fields = Fields::new(&body);
+    let name = fields.text(
+        "scenario",
+        Text {
+            required: true,
+            allow_null: true,
+            ..Text::OPTIONAL
+        },
+    );
+    let scenario = match name.as_deref() {
+        Some(n) => match Scenario::from_name(n) {
+            Some(s) => Some(s),
+            None => {
+                fields.add(
+                    "scenario",
+                    "invalid_choice",
+                    format!("\"{n}\" is not a valid choice."),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    fields.finish()?;
+    let link = state.store.set_link_scenario(tenant, &id, scenario)?;
+    Ok(Json(link.to_json()).into_response())
 }
 
 fn clock_body(state: &AppState) -> Json<Value> {

@@ -51,8 +51,12 @@ pub async fn retrieve(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let (employments, stored) = state.store.retrieve_employments(tenant, &body)?;
-    if is_async(&headers) {
+    let asynchronous = is_async(&headers);
+    let (employments, stored) =
+        state
+            .store
+            .retrieve_employments(tenant, &body, request_id.0, asynchronous)?;
+    if asynchronous {
         // The data is fetched and stored now; the caller learns of it by webhook.
         let body = json!({"request_id": request_id.hex()});
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());

@@ -18,18 +18,20 @@ type Result<T> = std::result::Result<T, ApiError>;
 pub async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    request_id: RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let link = state.store.create_link(tenant, &body)?;
+    let link = state.store.create_link(tenant, &body, request_id.0)?;
     Ok((StatusCode::CREATED, Json(link.to_json())).into_response())
 }
 
 pub async fn resume(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
+    request_id: RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let link = state.store.resume_link(tenant, &body)?;
+    let link = state.store.resume_link(tenant, &body, request_id.0)?;
     Ok(Json(link.to_json()).into_response())
 }
 
@@ -68,9 +70,12 @@ pub async fn update_credentials(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     PathId(id): PathId,
+    request_id: RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let link = state.store.update_link_credentials(tenant, &id, &body)?;
+    let link = state
+        .store
+        .update_link_credentials(tenant, &id, &body, request_id.0)?;
     Ok(Json(link.to_json()).into_response())
 }
 
@@ -82,7 +87,9 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response> {
     let asynchronous = is_async(&headers);
-    state.store.delete_link(tenant, &id, asynchronous)?;
+    state
+        .store
+        .delete_link(tenant, &id, asynchronous, request_id.0)?;
     if asynchronous {
         // The one place Belvo's spec gives the request id as a hyphenated UUID.
         let body = json!({"request_id": request_id.hyphenated()});
@@ -99,7 +106,7 @@ pub async fn refresh(
     request_id: RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    state.store.refresh_link(tenant, &id, &body)?;
+    state.store.refresh_link(tenant, &id, &body, request_id.0)?;
     let body = json!({"request_id": request_id.hex()});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

@@ -11,6 +11,8 @@ pub mod institutions;
 pub mod links;
 pub mod owners;
 pub mod pagination;
+pub mod requests;
+pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
@@ -27,6 +29,17 @@ use error::{ApiError, BODY_LIMIT};
 pub struct AppState {
     pub store: Store,
     pub public_url: Option<String>,
+    pub requests: requests::RequestJournal,
+}
+
+impl AppState {
+    pub fn new(store: Store, public_url: Option<String>) -> Self {
+        Self {
+            store,
+            public_url,
+            requests: requests::RequestJournal::default(),
+        }
+    }
 }
 
 /// Registers `path` (written without a trailing slash) and `path/`.
@@ -97,6 +110,24 @@ pub fn router(state: AppState) -> Router {
         get(employments::detail).delete(employments::delete),
     );
     authed = both(authed, "/_mock/reset", post(control::reset));
+    authed = both(
+        authed,
+        "/_mock/webhook",
+        get(webhooks::config).put(webhooks::set_config),
+    );
+    authed = both(authed, "/_mock/webhooks", get(webhooks::deliveries));
+    authed = both(authed, "/_mock/webhooks/flush", post(webhooks::flush));
+    authed = both(
+        authed,
+        "/_mock/webhooks/{id}/redeliver",
+        post(webhooks::redeliver),
+    );
+    authed = both(authed, "/_mock/requests", get(control::requests));
+    authed = both(
+        authed,
+        "/_mock/links/{id}/scenario",
+        axum::routing::put(control::set_link_scenario),
+    );
     authed = both(authed, "/_mock/clock", get(control::clock));
     authed = both(authed, "/_mock/clock/advance", post(control::advance_clock));
     let authed = authed.route_layer(middleware::from_fn_with_state(
@@ -110,7 +141,10 @@ pub fn router(state: AppState) -> Router {
         .merge(open)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state.clone())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(context::request_context))
+        .layer(middleware::from_fn_with_state(
+            state,
+            context::request_context,
+        ))
 }

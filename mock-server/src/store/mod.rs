@@ -15,7 +15,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -31,6 +31,7 @@ use crate::clock::Clock;
 use crate::config::{Config, MfaMode, SecretKey};
 use crate::fixtures::{Generator, Person};
 use crate::scenario::Scenario;
+use crate::webhooks::{Event, Journal};
 
 /// Sync link deletions allowed per tenant in a rolling minute before Belvo answers 429.
 const SYNC_DELETES_PER_MINUTE: usize = 5;
@@ -40,6 +41,13 @@ const REFRESH_COOLDOWN_SECS: i64 = 600;
 /// Which tenant a request belongs to (an index into the configured key pairs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TenantId(usize);
+
+impl TenantId {
+    #[cfg(test)]
+    pub(crate) fn for_tests(index: usize) -> Self {
+        Self(index)
+    }
+}
 
 /// An MFA session opened by a 428, waiting for `PATCH /api/links/`.
 #[derive(Clone, Debug)]
@@ -143,6 +151,7 @@ struct Inner {
     mfa: MfaMode,
     session_expiry: chrono::Duration,
     generator: Generator,
+    webhooks: Journal,
 }
 
 /// What an id in a URL path names: a UUID, or nothing that can exist.
@@ -156,7 +165,27 @@ pub fn hex_id() -> String {
 }
 
 impl Store {
-    pub fn new(config: &Config, clock: Clock, generator: Generator) -> Self {
+    /// The store `config` describes: override files loaded and checked, a fresh clock and
+    /// webhook journal.
+    pub fn from_config(config: &Config) -> Result<Self, crate::fixtures::OverrideError> {
+        let overrides = match &config.fixtures {
+            Some(dir) => crate::fixtures::Overrides::load(dir)?,
+            None => crate::fixtures::Overrides::default(),
+        };
+        let generator = Generator::new(config.seed, config.salary_months, overrides);
+        let clock = Clock::new();
+        let journal = Journal::new(
+            clock.clone(),
+            config.webhooks.clone(),
+            crate::webhooks::WebhookConfig {
+                url: config.webhook_url.clone(),
+                authorization: config.webhook_authorization.clone(),
+            },
+        );
+        Ok(Self::new(config, clock, generator, journal))
+    }
+
+    pub fn new(config: &Config, clock: Clock, generator: Generator, webhooks: Journal) -> Self {
         let mut tenants: Vec<Tenant> = Vec::new();
         for key in &config.keys {
             // A repeated id keeps its first password: one id is one tenant.
@@ -180,6 +209,7 @@ impl Store {
                 session_expiry: chrono::Duration::from_std(config.session_expiry)
                     .unwrap_or(chrono::Duration::MAX),
                 generator,
+                webhooks,
             }),
         }
     }
@@ -190,6 +220,54 @@ impl Store {
 
     pub fn mfa(&self) -> MfaMode {
         self.inner.mfa
+    }
+
+    /// The webhook journal events are written to.
+    pub fn webhooks(&self) -> &Journal {
+        &self.inner.webhooks
+    }
+
+    /// Every configured tenant, in key order.
+    pub fn tenants(&self) -> impl Iterator<Item = TenantId> {
+        (0..self.inner.tenants.len()).map(TenantId)
+    }
+
+    /// Announces a historical update of `resources`: one webhook per resource whose totals
+    /// are what the list endpoints return now.
+    fn announce_update(
+        &self,
+        tenant: TenantId,
+        state: &TenantState,
+        link: &Link,
+        resources: &[String],
+        request_id: Uuid,
+    ) {
+        let data = state.data.get(&link.id);
+        for resource in resources {
+            let (webhook_type, total) = match resource.as_str() {
+                "OWNERS" => (
+                    "OWNERS",
+                    json!({"total_owners": data.and_then(|d| d.owners.as_ref()).map_or(0, Vec::len)}),
+                ),
+                "EMPLOYMENTS" => (
+                    "EMPLOYMENTS",
+                    json!({"total_employments": data.and_then(|d| d.employments.as_ref()).map_or(0, Vec::len)}),
+                ),
+                _ => continue,
+            };
+            self.inner.webhooks.emit(
+                tenant,
+                Event {
+                    webhook_type,
+                    process_type: "historical_update",
+                    webhook_code: "historical_update",
+                    link_id: link.id,
+                    request_id,
+                    external_id: link.external_id.clone(),
+                    data: total,
+                },
+            );
+        }
     }
 
     /// The tenant whose key pair matches. Every configured pair is compared in constant time,
@@ -218,6 +296,7 @@ impl Store {
     /// Forgets every link and session of one tenant.
     pub fn reset(&self, tenant: TenantId) {
         *self.state(tenant) = TenantState::default();
+        self.inner.webhooks.reset(tenant);
     }
 
     /// Forgets everything of every tenant.
@@ -255,7 +334,12 @@ impl Store {
     /// `POST /api/links/`: validates, logs in (scenarios), then either stores a `valid` link or
     /// stores an `unconfirmed` one and answers [`Error::TokenRequired`]. A refused request
     /// stores nothing.
-    pub fn create_link(&self, tenant: TenantId, body: &Map<String, Value>) -> Result<Link, Error> {
+    pub fn create_link(
+        &self,
+        tenant: TenantId,
+        body: &Map<String, Value>,
+        request_id: Uuid,
+    ) -> Result<Link, Error> {
         let mut request = NewLink::validate(body)?;
         // A password scenario wins; otherwise the CPF's fixture file may name one.
         request.scenario = request
@@ -282,6 +366,7 @@ impl Store {
             return Err(Error::TokenRequired(self.open_session(&mut state, id)));
         }
         self.fetch(&mut state, &link, &link.fetch_resources, now);
+        self.announce_update(tenant, &state, &link, &link.fetch_resources, request_id);
         Ok(link)
     }
 
@@ -350,7 +435,12 @@ impl Store {
     }
 
     /// `PATCH /api/links/`: completes a login paused by a 428.
-    pub fn resume_link(&self, tenant: TenantId, body: &Map<String, Value>) -> Result<Link, Error> {
+    pub fn resume_link(
+        &self,
+        tenant: TenantId,
+        body: &Map<String, Value>,
+        request_id: Uuid,
+    ) -> Result<Link, Error> {
         let request = Resume::validate(body)?;
         let now = self.inner.clock.now();
         let mut state = self.state(tenant);
@@ -378,6 +468,7 @@ impl Store {
                 link.last_accessed_at = Some(now);
                 let link = link.clone();
                 self.fetch(&mut state, &link, &link.fetch_resources, now);
+                self.announce_update(tenant, &state, &link, &link.fetch_resources, request_id);
                 Ok(link)
             }
         }
@@ -429,6 +520,7 @@ impl Store {
         tenant: TenantId,
         id: &str,
         body: &Map<String, Value>,
+        request_id: Uuid,
     ) -> Result<Link, Error> {
         let id = parse_id(id)?;
         let scenario = links::validate_credentials(body)?;
@@ -448,12 +540,19 @@ impl Store {
         link.last_accessed_at = Some(now);
         let link = link.clone();
         self.fetch(&mut state, &link, &link.fetch_resources, now);
+        self.announce_update(tenant, &state, &link, &link.fetch_resources, request_id);
         Ok(link)
     }
 
     /// `DELETE /api/links/{id}/`: removes the link, its sessions (and later its data).
     /// Sync deletions are limited to five a minute per tenant, as in Belvo.
-    pub fn delete_link(&self, tenant: TenantId, id: &str, asynchronous: bool) -> Result<(), Error> {
+    pub fn delete_link(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        asynchronous: bool,
+        request_id: Uuid,
+    ) -> Result<(), Error> {
         let id = parse_id(id)?;
         let now = self.inner.clock.now();
         let mut state = self.state(tenant);
@@ -477,9 +576,23 @@ impl Store {
             }
             state.sync_deletes.push_back(now);
         }
-        state.links.remove(&id);
+        let removed = state.links.remove(&id);
         state.sessions.retain(|_, s| s.link != id);
         state.drop_data(id);
+        if asynchronous {
+            self.inner.webhooks.emit(
+                tenant,
+                Event {
+                    webhook_type: "LINK",
+                    process_type: "link_deleted",
+                    webhook_code: "link_deleted",
+                    link_id: id,
+                    request_id,
+                    external_id: removed.and_then(|l| l.external_id),
+                    data: json!({}),
+                },
+            );
+        }
         Ok(())
     }
 
@@ -489,6 +602,7 @@ impl Store {
         tenant: TenantId,
         id: &str,
         body: &Map<String, Value>,
+        request_id: Uuid,
     ) -> Result<Vec<String>, Error> {
         let id = parse_id(id)?;
         let resources = links::validate_refresh(body)?;
@@ -510,10 +624,47 @@ impl Store {
             }
         }
         link.last_refresh_at = Some(now);
+        // The refresh logs in again: credentials that stopped working invalidate the link,
+        // and Belvo tells by a LINK webhook instead of an error (the refresh is asynchronous).
+        if let Some(error) = link.scenario.and_then(links::login_error) {
+            link.status = LinkStatus::Invalid;
+            let (code, message) = error
+                .elements()
+                .first()
+                .map(|(_, code, message)| (*code, message.clone()))
+                .unwrap_or(("login_error", String::new()));
+            let event = Event {
+                webhook_type: "LINK",
+                process_type: "recurrent_update",
+                webhook_code: "invalid_credentials",
+                link_id: link.id,
+                request_id,
+                external_id: link.external_id.clone(),
+                data: json!({"error_code": code, "error_message": message, "status": error.status()}),
+            };
+            self.inner.webhooks.emit(tenant, event);
+            return Ok(resources);
+        }
         link.last_accessed_at = Some(now);
         let link = link.clone();
         self.fetch(&mut state, &link, &resources, now);
+        self.announce_update(tenant, &state, &link, &resources, request_id);
         Ok(resources)
+    }
+
+    /// Control plane: makes the link's next login behave as `scenario` (e.g. `mock:invalid`
+    /// simulates the user changing their INSS password); `None` clears it.
+    pub fn set_link_scenario(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        scenario: Option<Scenario>,
+    ) -> Result<Link, Error> {
+        let id = parse_id(id)?;
+        let mut state = self.state(tenant);
+        let link = state.link_mut(id)?;
+        link.scenario = scenario;
+        Ok(link.clone())
     }
 
     /// The link a data request names, usable for data: unconfirmed links are refused.
@@ -726,6 +877,8 @@ impl Store {
         &self,
         tenant: TenantId,
         body: &Map<String, Value>,
+        request_id: Uuid,
+        asynchronous: bool,
     ) -> Result<(Vec<Value>, bool), Error> {
         let now = self.inner.clock.now();
         let request = EmploymentsRetrieve::validate(body, now.date_naive())?;
@@ -739,9 +892,25 @@ impl Store {
             .into_iter()
             .filter(|r| request.covers(&r.employment))
             .collect();
-        let rendered = records.iter().map(EmploymentRecord::to_json).collect();
+        let rendered: Vec<Value> = records.iter().map(EmploymentRecord::to_json).collect();
+        let total = rendered.len();
         if request.save_data {
             state.store_employments(link.id, records);
+        }
+        if asynchronous {
+            // The 202's caller learns of the result by webhook, with the same request id.
+            self.inner.webhooks.emit(
+                tenant,
+                Event {
+                    webhook_type: "EMPLOYMENTS",
+                    process_type: "historical_update",
+                    webhook_code: "historical_update",
+                    link_id: link.id,
+                    request_id,
+                    external_id: link.external_id.clone(),
+                    data: json!({"total_employments": total}),
+                },
+            );
         }
         Ok((rendered, request.save_data))
     }
@@ -766,7 +935,13 @@ mod tests {
             ..Config::default()
         };
         let generator = Generator::new(1, 60, crate::fixtures::Overrides::default());
-        let store = Store::new(&config, Clock::new(), generator);
+        let clock = Clock::new();
+        let journal = Journal::new(
+            clock.clone(),
+            crate::webhooks::Settings::default(),
+            crate::webhooks::WebhookConfig::default(),
+        );
+        let store = Store::new(&config, clock, generator, journal);
         let tenant = store
             .authenticate("a", "pa")
             .unwrap_or_else(|| panic!("tenant a"));
@@ -798,7 +973,7 @@ mod tests {
     #[test]
     fn mfa_links_stay_unconfirmed_until_a_token_completes_them() {
         let (store, t) = store();
-        let c = challenge(store.create_link(t, &new_link("12345678")));
+        let c = challenge(store.create_link(t, &new_link("12345678"), Uuid::nil()));
         assert_eq!(c.expiry, 120);
         assert_eq!(c.session.len(), 32);
         let id = c.link.to_string();
@@ -809,17 +984,21 @@ mod tests {
 
         let resume = |token: &str| body(json!({"link": id, "session": c.session, "token": token}));
         assert_eq!(
-            store.resume_link(t, &resume("000000")).map(|_| ()),
+            store
+                .resume_link(t, &resume("000000"), Uuid::nil())
+                .map(|_| ()),
             Err(Error::Login(LoginFailure::InvalidCredentials))
         );
         let link = store
-            .resume_link(t, &resume("123456"))
+            .resume_link(t, &resume("123456"), Uuid::nil())
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(link.status, LinkStatus::Valid);
         assert!(link.last_accessed_at.is_some());
         // A used session is gone.
         assert_eq!(
-            store.resume_link(t, &resume("123456")).map(|_| ()),
+            store
+                .resume_link(t, &resume("123456"), Uuid::nil())
+                .map(|_| ()),
             Err(Error::SessionExpired)
         );
     }
@@ -827,11 +1006,11 @@ mod tests {
     #[test]
     fn sessions_expire_on_the_virtual_clock() {
         let (store, t) = store();
-        let c = challenge(store.create_link(t, &new_link("12345678")));
+        let c = challenge(store.create_link(t, &new_link("12345678"), Uuid::nil()));
         store.clock().advance(Duration::from_secs(121));
         let resume = body(json!({"link": c.link, "session": c.session, "token": "1"}));
         assert_eq!(
-            store.resume_link(t, &resume).map(|_| ()),
+            store.resume_link(t, &resume, Uuid::nil()).map(|_| ()),
             Err(Error::SessionExpired)
         );
     }
@@ -839,11 +1018,11 @@ mod tests {
     #[test]
     fn a_session_of_another_link_is_expired_for_this_one() {
         let (store, t) = store();
-        let first = challenge(store.create_link(t, &new_link("12345678")));
-        let second = challenge(store.create_link(t, &new_link("12345678")));
+        let first = challenge(store.create_link(t, &new_link("12345678"), Uuid::nil()));
+        let second = challenge(store.create_link(t, &new_link("12345678"), Uuid::nil()));
         let resume = body(json!({"link": first.link, "session": second.session, "token": "1"}));
         assert_eq!(
-            store.resume_link(t, &resume).map(|_| ()),
+            store.resume_link(t, &resume, Uuid::nil()).map(|_| ()),
             Err(Error::SessionExpired)
         );
     }
@@ -852,7 +1031,11 @@ mod tests {
     fn failed_logins_store_nothing() {
         let (store, t) = store();
         for password in ["mock:invalid", "mock:institution-down", "mock:unexpected"] {
-            assert!(store.create_link(t, &new_link(password)).is_err());
+            assert!(
+                store
+                    .create_link(t, &new_link(password), Uuid::nil())
+                    .is_err()
+            );
         }
         assert_eq!(
             store.list_links(t, &Params::default()).map(|l| l.len()),
@@ -867,7 +1050,7 @@ mod tests {
             .authenticate("b", "pb")
             .unwrap_or_else(|| panic!("tenant b"));
         let link = store
-            .create_link(a, &new_link("mock:no-mfa"))
+            .create_link(a, &new_link("mock:no-mfa"), Uuid::nil())
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             store.link(b, &link.id.to_string()).map(|_| ()),
@@ -878,7 +1061,7 @@ mod tests {
             Ok(0)
         );
         assert_eq!(
-            store.delete_link(b, &link.id.to_string(), false),
+            store.delete_link(b, &link.id.to_string(), false, Uuid::nil()),
             Err(Error::NotFound)
         );
     }
@@ -887,17 +1070,17 @@ mod tests {
     fn refreshes_wait_ten_minutes() {
         let (store, t) = store();
         let link = store
-            .create_link(t, &new_link("mock:no-mfa"))
+            .create_link(t, &new_link("mock:no-mfa"), Uuid::nil())
             .unwrap_or_else(|e| panic!("{e}"));
         let id = link.id.to_string();
-        assert!(store.refresh_link(t, &id, &Map::new()).is_ok());
+        assert!(store.refresh_link(t, &id, &Map::new(), Uuid::nil()).is_ok());
         store.clock().advance(Duration::from_secs(181));
         assert_eq!(
-            store.refresh_link(t, &id, &Map::new()),
+            store.refresh_link(t, &id, &Map::new(), Uuid::nil()),
             Err(Error::LinkRefreshed { minutes: 7 })
         );
         store.clock().advance(Duration::from_secs(420));
-        assert!(store.refresh_link(t, &id, &Map::new()).is_ok());
+        assert!(store.refresh_link(t, &id, &Map::new(), Uuid::nil()).is_ok());
     }
 
     #[test]
@@ -906,21 +1089,21 @@ mod tests {
         let ids: Vec<String> = (0..7)
             .map(|_| {
                 store
-                    .create_link(t, &new_link("mock:no-mfa"))
+                    .create_link(t, &new_link("mock:no-mfa"), Uuid::nil())
                     .map(|l| l.id.to_string())
                     .unwrap_or_else(|e| panic!("{e}"))
             })
             .collect();
         for id in &ids[..5] {
-            assert_eq!(store.delete_link(t, id, false), Ok(()));
+            assert_eq!(store.delete_link(t, id, false, Uuid::nil()), Ok(()));
         }
         assert_eq!(
-            store.delete_link(t, &ids[5], false),
+            store.delete_link(t, &ids[5], false, Uuid::nil()),
             Err(Error::Throttled { seconds: 60 })
         );
         // Async deletions are not limited, and time heals the sync limit.
-        assert_eq!(store.delete_link(t, &ids[5], true), Ok(()));
+        assert_eq!(store.delete_link(t, &ids[5], true, Uuid::nil()), Ok(()));
         store.clock().advance(Duration::from_secs(60));
-        assert_eq!(store.delete_link(t, &ids[6], false), Ok(()));
+        assert_eq!(store.delete_link(t, &ids[6], false, Uuid::nil()), Ok(()));
     }
 }

@@ -22,7 +22,11 @@ async fn the_binary_prints_its_bound_address_serves_and_stops_on_sigterm() {
         .unwrap_or_else(|| panic!("first line names the URL: {first:?}"))
         .to_owned();
     assert!(!base.ends_with(":0"), "the real port is printed: {base}");
-    let banner: Vec<String> = lines.by_ref().take(6).filter_map(Result::ok).collect();
+    let banner: Vec<String> = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .take_while(|l| !l.starts_with("Press Ctrl-C"))
+        .collect();
     assert!(
         banner.iter().any(|l| l.contains("sandbox-secret-id")),
         "{banner:?}"

@@ -9,3 +9,4 @@ mod links;
 mod protocol;
 mod realism;
 mod support;
+mod webhooks;

@@ -460,3 +460,119 @@ async fn reply(method: String, response: reqwest::Response) -> Reply {
         text,
     }
 }
+
+/// What a test webhook receiver answers.
+#[derive(Clone, Copy, Debug)]
+pub enum Behaviour {
+    Answer(u16),
+    /// Answer 200 after this long.
+    Slow(std::time::Duration),
+}
+
+/// One webhook request a receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub authorization: Option<String>,
+    pub content_type: Option<String>,
+    pub body: Value,
+}
+
+/// A local webhook receiver on 127.0.0.1, recording every request.
+pub struct Receiver {
+    pub url: String,
+    received: std::sync::Arc<Mutex<Vec<Received>>>,
+    behaviour: std::sync::Arc<Mutex<Behaviour>>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start(behaviour: Behaviour) -> Self {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("a loopback port");
+        Self::serve(listener, behaviour)
+    }
+
+    /// A receiver on a port chosen before (to bring a "down" receiver up).
+    pub async fn start_on(address: std::net::SocketAddr, behaviour: Behaviour) -> Self {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .expect("the port is free again");
+        Self::serve(listener, behaviour)
+    }
+
+    fn serve(listener: tokio::net::TcpListener, behaviour: Behaviour) -> Self {
+        use axum::extract::State as AxumState;
+        use axum::http::{HeaderMap, StatusCode};
+        type Shared = (
+            std::sync::Arc<Mutex<Vec<Received>>>,
+            std::sync::Arc<Mutex<Behaviour>>,
+        );
+        async fn hook(
+            AxumState((received, behaviour)): AxumState<Shared>,
+            headers: HeaderMap,
+            body: axum::body::Bytes,
+        ) -> StatusCode {
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let entry = Received {
+                authorization: header("authorization"),
+                content_type: header("content-type"),
+                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+            };
+            if let Ok(mut r) = received.lock() {
+                r.push(entry);
+            }
+            let now = behaviour
+                .lock()
+                .map(|b| *b)
+                .unwrap_or(Behaviour::Answer(200));
+            match now {
+                Behaviour::Answer(code) => {
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+                Behaviour::Slow(wait) => {
+                    tokio::time::sleep(wait).await;
+                    StatusCode::OK
+                }
+            }
+        }
+        let address = listener.local_addr().expect("bound");
+        let received = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let behaviour = std::sync::Arc::new(Mutex::new(behaviour));
+        let app = axum::Router::new()
+            .route("/hooks", axum::routing::post(hook))
+            .with_state((received.clone(), behaviour.clone()));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.ok();
+        });
+        Self {
+            url: format!("http://{address}/hooks"),
+            received,
+            behaviour,
+            _task: task,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub fn set(&self, behaviour: Behaviour) {
+        if let Ok(mut b) = self.behaviour.lock() {
+            *b = behaviour;
+        }
+    }
+}
+
+/// A free loopback address nothing listens on (a receiver that is down).
+pub async fn closed_address() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("a loopback port");
+    listener.local_addr().expect("bound")
+}

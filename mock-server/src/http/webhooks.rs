@@ -1,0 +1,139 @@
+//! The webhook control plane (`/_mock/webhook`, `/_mock/webhooks…`), scoped to the caller's key
+//! pair: settings like Belvo's dashboard (URL + Authorization), the delivery journal, flush
+//! and redeliver.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::AppState;
+use super::context::{JsonObject, PathId, Query, Tenant};
+use super::error::ApiError;
+use crate::store::Error;
+use crate::store::fields::{Fields, Text};
+use crate::webhooks::{DeliveryStatus, WebhookConfig};
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+const STATUSES: &[&str] = &["pending", "delivered", "failed", "undeliverable"];
+
+pub async fn config(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json<Value> {
+    Json(state.store.webhooks().config(tenant).to_json())
+}
+
+/// `{"url": "https://…" | null, "authorization": "…" | null}`; both keys optional (a missing
+/// key keeps the current value).
+pub async fn set_config(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonObject(body): JsonObject,
+) -> Result<Response> {
+    let mut fields = Fields::new(&body);
+    let nullable = Text {
+        allow_null: true,
+        max: Some(2048),
+        ..Text::OPTIONAL
+    };
+    let url = fields.text("url", nullable);
+    let authorization = fields.text(
+        "authorization",
+        Text {
+            keep_whitespace: true,
+            ..nullable
+        },
+    );
+    if let Some(u) = &url {
+        let ok = reqwest::Url::parse(u).is_ok_and(|parsed| {
+            matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some()
+        });
+        if !ok {
+            fields.add("url", "invalid", "Enter a valid URL.");
+        }
+    }
+    fields.finish()?;
+    let journal = state.store.webhooks();
+    let mut config = journal.config(tenant);
+    if body.contains_key("url") {
+        config.url = url;
+    }
+    if body.contains_key("authorization") {
+        config.authorization = authorization;
+    }
+    journal.set_config(tenant, config.clone());
+    Ok(Json(config_json(&config)).into_response())
+}
+
+fn config_json(config: &WebhookConfig) -> Value {
+    config.to_json()
+}
+
+/// Deliveries newest first; filters `link_id` and `status`.
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(params): Query,
+) -> Result<Response> {
+    let mut problems = Vec::new();
+    let link = match params.get("link_id").filter(|v| !v.is_empty()) {
+        Some(raw) => match Uuid::try_parse(raw) {
+            Ok(id) => Some(id),
+            Err(_) => {
+                problems.push(crate::store::FieldError::new(
+                    "link_id",
+                    "invalid",
+                    "Enter a valid UUID.",
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    let status = match params.get("status").filter(|v| !v.is_empty()) {
+        Some(raw) => match DeliveryStatus::parse(raw) {
+            Some(s) => Some(s),
+            None => {
+                problems.push(crate::store::FieldError::new(
+                    "status",
+                    "invalid_choice",
+                    format!(
+                        "Select a valid choice. {raw} is not one of the available choices ({}).",
+                        STATUSES.join(", ")
+                    ),
+                ));
+                None
+            }
+        },
+        None => None,
+    };
+    if !problems.is_empty() {
+        return Err(Error::Validation(problems).into());
+    }
+    let results: Vec<Value> = state
+        .store
+        .webhooks()
+        .deliveries(Some(tenant), link, status)
+        .iter()
+        .map(|d| d.to_json())
+        .collect();
+    Ok(Json(json!({"count": results.len(), "results": results})).into_response())
+}
+
+pub async fn flush(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json<Value> {
+    let flushed = state.store.webhooks().flush(Some(tenant));
+    Json(json!({"flushed": flushed}))
+}
+
+pub async fn redeliver(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    PathId(id): PathId,
+) -> Result<Response> {
+    let delivery = state
+        .store
+        .webhooks()
+        .redeliver(tenant, &id)
+        .ok_or(Error::NotFound)?;
+    Ok(Json(delivery.to_json()).into_response())
+}
