@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the link flow with the official SDKs (belvo-python 0.39.1, belvo npm 0.28.0), unchanged,
+# Runs the link flow (and, with Python, the webhooks and data it announces) with the official SDKs (belvo-python 0.39.1, belvo npm 0.28.0), unchanged,
 # against the mock-server binary on a free loopback port. Installs the SDKs under
 # target/sdk-check (a venv and an npm prefix), so nothing outside the checkout is touched.
 set -euo pipefail
@@ -18,7 +18,7 @@ fi
 
 cargo build --quiet -p mock-server
 log="$work/server.out"
-./target/debug/mock-server --addr 127.0.0.1:0 --log-level warn \
+./target/debug/mock-server --addr 127.0.0.1:0 --log-level warn --webhook-delay 0.2 \
   --secret-id sdk-check-id --secret-password sdk-check-password >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
