@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the link flow (and, with Python, the webhooks and data it announces) with the official SDKs (belvo-python 0.39.1, belvo npm 0.28.0), unchanged,
-# against the mock-server binary on a free loopback port. Installs the SDKs under
+# Against the mock-server binary on a free loopback port: the link flow with the official SDKs
+# (belvo-python 0.39.1, belvo npm 0.28.0), unchanged (Python also receives the webhooks and
+# checks the data they announce), then the contract suite over HTTP. Installs the SDKs under
 # target/sdk-check (a venv and an npm prefix), so nothing outside the checkout is touched.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -16,7 +17,7 @@ if [ ! -d "$work/node/node_modules/belvo" ]; then
   npm install --silent --no-audit --no-fund --prefix "$work/node" 'belvo@0.28.0' >/dev/null
 fi
 
-cargo build --quiet -p mock-server
+cargo build --quiet -p mock-server -p contract-tests
 log="$work/server.out"
 ./target/debug/mock-server --addr 127.0.0.1:0 --log-level warn --webhook-delay 0.2 \
   --secret-id sdk-check-id --secret-password sdk-check-password >"$log" 2>&1 &
@@ -33,5 +34,8 @@ done
 here="$root/mock-server/tests/sdk"
 "$work/venv/bin/python" "$here/check_python.py" "$base" sdk-check-id sdk-check-password
 NODE_PATH="$work/node/node_modules" node "$here/check_node.js" "$base" sdk-check-id sdk-check-password
-# The two SDK flows above are the two checks of this script.
-echo "sdk-check: 2 passed, 0 failed"
+# The contract suite against the same binary, over HTTP, with a JUnit report.
+BELVO_SECRET_ID=sdk-check-id BELVO_SECRET_PASSWORD=sdk-check-password \
+  ./target/debug/contract-tests --target "$base" --junit "$work/contract-junit.xml" --webhook-timeout 30
+# The two SDK flows and the contract run above are the three checks of this script.
+echo "sdk-check: 3 passed, 0 failed"

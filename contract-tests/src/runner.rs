@@ -1,0 +1,245 @@
+//! The step runner: sends one request, validates the body against the schema its status
+//! calls for, and records a step (request, status, latency, violations, failed expectations).
+//! It can record every response, redacted, into a folder.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::redact::Redactor;
+use crate::report::Step;
+use crate::schemas::SchemaSet;
+
+/// Changes a response body before it is checked (tests use it to prove the suite can fail).
+pub type Tamper = Arc<dyn Fn(&str, &mut Value) + Send + Sync>;
+
+/// One answer.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// Talks to the target and keeps the steps.
+pub struct Runner {
+    client: reqwest::Client,
+    base: String,
+    auth: (String, String),
+    schemas: SchemaSet,
+    pub steps: Vec<Step>,
+    redactor: Redactor,
+    record: Option<PathBuf>,
+    recorded: usize,
+    tamper: Option<Tamper>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("base", &self.base)
+            .field("steps", &self.steps.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    pub fn new(
+        base: String,
+        auth: (String, String),
+        schemas: SchemaSet,
+        record: Option<PathBuf>,
+        tamper: Option<Tamper>,
+        timeout: Duration,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!(
+                "belvo-mock-contract-tests/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+            auth,
+            schemas,
+            steps: Vec::new(),
+            redactor: Redactor::new(),
+            record,
+            recorded: 0,
+            tamper,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn schemas(&self) -> &SchemaSet {
+        &self.schemas
+    }
+
+    /// Sends a request with the run's keys (or `auth`), expects one of `expected`
+    /// `(status, schema)` pairs and records the step. `None` when nothing usable came back.
+    pub async fn call(
+        &mut self,
+        name: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        expected: &[(u16, &str)],
+    ) -> Option<Answer> {
+        let auth = self.auth.clone();
+        self.call_as(name, method, path, body, expected, Some(&auth))
+            .await
+    }
+
+    pub async fn call_as(
+        &mut self,
+        name: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        expected: &[(u16, &str)],
+        auth: Option<&(String, String)>,
+    ) -> Option<Answer> {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let shown_path = url.strip_prefix(&self.base).unwrap_or(&url).to_owned();
+        let mut step = Step {
+            name: name.to_owned(),
+            request: format!("{method} {}", self.redactor.path(&shown_path)),
+            ..Step::default()
+        };
+        let mut request = self.client.request(method.clone(), &url);
+        if let Some((id, password)) = auth {
+            request = request.basic_auth(id, Some(password));
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let started = Instant::now();
+        let response = request.send().await;
+        let answer = match response {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap_or_default();
+                step.latency = started.elapsed();
+                step.status = Some(status);
+                let mut body = if text.trim().is_empty() {
+                    Value::Null
+                } else {
+                    match serde_json::from_str(&text) {
+                        Ok(v) => v,
+                        Err(e) => {
+                            step.failures.push(format!("the body is not JSON: {e}"));
+                            Value::Null
+                        }
+                    }
+                };
+                if let Some(tamper) = &self.tamper {
+                    tamper(name, &mut body);
+                }
+                Some(Answer { status, body })
+            }
+            Err(e) => {
+                step.latency = started.elapsed();
+                step.failures.push(format!("no answer: {e}"));
+                None
+            }
+        };
+        if let Some(answer) = &answer {
+            match expected.iter().find(|(status, _)| *status == answer.status) {
+                Some((_, schema)) if !schema.is_empty() => {
+                    step.violations = self.schemas.validate(schema, &answer.body);
+                }
+                Some(_) => {}
+                None => {
+                    let wanted: Vec<String> = expected.iter().map(|(s, _)| s.to_string()).collect();
+                    let code = answer.body[0]["code"]
+                        .as_str()
+                        .map(|c| format!(" ({c})"))
+                        .unwrap_or_default();
+                    step.failures.push(format!(
+                        "expected status {}, got {}{code}",
+                        wanted.join(" or "),
+                        answer.status
+                    ));
+                }
+            }
+            let schema = expected
+                .iter()
+                .find(|(status, _)| *status == answer.status)
+                .map_or("", |(_, schema)| schema);
+            self.save(name, &method, &shown_path, schema, answer);
+        }
+        self.steps.push(step);
+        answer
+    }
+
+    /// Stores a redacted copy of an answer when recording.
+    fn save(&mut self, name: &str, method: &Method, path: &str, schema: &str, answer: &Answer) {
+        let Some(dir) = &self.record else {
+            return;
+        };
+        self.recorded += 1;
+        let slug: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let file = dir.join(format!("{:02}-{slug}.json", self.recorded));
+        let entry = json!({
+            "step": name,
+            "method": method.as_str(),
+            "path": self.redactor.path(path),
+            "status": answer.status,
+            "schema": (!schema.is_empty()).then_some(schema),
+            "body": self.redactor.body(&answer.body),
+        });
+        let text = serde_json::to_string_pretty(&entry).unwrap_or_default();
+        if let Err(e) = std::fs::write(&file, text + "\n") {
+            self.steps.push(Step {
+                name: format!("record {name}"),
+                failures: vec![format!("cannot write {}: {e}", file.display())],
+                ..Step::default()
+            });
+        }
+    }
+
+    /// Records a cross-check: passes when `failures` is empty.
+    pub fn check(&mut self, name: &str, failures: Vec<String>, notes: Vec<String>) {
+        self.steps.push(Step {
+            name: name.to_owned(),
+            failures,
+            notes,
+            ..Step::default()
+        });
+    }
+
+    /// Adds a note to the last step.
+    pub fn note(&mut self, note: impl Into<String>) {
+        if let Some(step) = self.steps.last_mut() {
+            step.notes.push(note.into());
+        }
+    }
+
+    /// Fails the last step with a message.
+    pub fn fail(&mut self, failure: impl Into<String>) {
+        if let Some(step) = self.steps.last_mut() {
+            step.failures.push(failure.into());
+        }
+    }
+}
