@@ -152,6 +152,14 @@ pub struct ServeArgs {
     /// Seconds shutdown keeps delivering webhooks that are due.
     #[arg(long, env = "BELVO_MOCK_SHUTDOWN_GRACE", default_value_t = 5.0, value_parser = seconds)]
     pub shutdown_grace: f64,
+
+    /// Connections served at once (more wait in the listen backlog).
+    #[arg(long, env = "BELVO_MOCK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Seconds a connection has to send a request's headers (idle connections are closed).
+    #[arg(long, env = "BELVO_MOCK_HEADER_READ_TIMEOUT", default_value_t = 10.0, value_parser = seconds)]
+    pub header_read_timeout: f64,
 }
 
 /// A non-negative number of seconds.
@@ -189,6 +197,11 @@ impl ServeArgs {
                 ..crate::webhooks::Settings::default()
             },
             shutdown_grace: Duration::from_secs_f64(self.shutdown_grace),
+            limits: crate::server::Limits {
+                max_connections: self.max_connections as usize,
+                header_read_timeout: Duration::from_secs_f64(self.header_read_timeout.max(0.001)),
+                ..crate::server::Limits::default()
+            },
         }
     }
 }

@@ -98,6 +98,8 @@ pub struct Config {
     pub webhooks: crate::webhooks::Settings,
     /// How long shutdown keeps delivering webhooks that are due.
     pub shutdown_grace: Duration,
+    /// Connection limits.
+    pub limits: crate::server::Limits,
 }
 
 impl Default for Config {
@@ -114,6 +116,7 @@ impl Default for Config {
             webhook_authorization: None,
             webhooks: crate::webhooks::Settings::default(),
             shutdown_grace: Duration::from_secs(5),
+            limits: crate::server::Limits::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod config;
 pub mod fixtures;
 mod http;
 pub mod scenario;
+pub mod server;
 pub mod store;
 pub mod webhooks;
 
@@ -60,9 +61,7 @@ async fn serve(
 ) -> io::Result<()> {
     let (stop, dispatcher) = webhooks::dispatcher::spawn(store.webhooks().clone());
     let app = http::router(http::AppState::new(store, config.public_url.clone()));
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = server::serve(listener, app, config.limits.clone(), shutdown).await;
     stop.at(std::time::Instant::now() + config.shutdown_grace);
     dispatcher.await.ok();
     served

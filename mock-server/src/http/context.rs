@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::{ApiError, render};
+use super::error::{ApiError, HEADERS_LIMIT, URI_LIMIT, render};
 use super::requests::{Entry, redact_query};
 use crate::store::{Error, Params, TenantId};
 
@@ -57,7 +57,22 @@ pub async fn request_context(
     let query = request.uri().query().map(redact_query);
     let started = Instant::now();
     let at = state.store.clock().now();
-    let response = next.run(request).await;
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    let response = if uri_bytes > URI_LIMIT {
+        ApiError::UriTooLong.into_response()
+    } else if header_bytes > HEADERS_LIMIT {
+        ApiError::HeadersTooLarge.into_response()
+    } else {
+        next.run(request).await
+    };
     // Read the tenant before rendering: an error body is a new response.
     let tenant = response.extensions().get::<Tenant>().copied();
     let response = render(response, &id.hex());

@@ -32,6 +32,10 @@ pub enum ApiError {
     NotAnObject(&'static str),
     /// The body could not be read at all.
     BadBody,
+    /// The request line's URI is longer than [`URI_LIMIT`].
+    UriTooLong,
+    /// The request headers add up to more than [`HEADERS_LIMIT`].
+    HeadersTooLarge,
 }
 
 impl From<Error> for ApiError {
@@ -42,6 +46,10 @@ impl From<Error> for ApiError {
 
 /// The body limit for every request.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// The longest URI (path and query) accepted.
+pub const URI_LIMIT: usize = 8 * 1024;
+/// The most header bytes (names and values) accepted.
+pub const HEADERS_LIMIT: usize = 16 * 1024;
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
@@ -50,6 +58,8 @@ impl ApiError {
             Self::Unauthorized => 401,
             Self::MethodNotAllowed(_) => 405,
             Self::PayloadTooLarge => 413,
+            Self::UriTooLong => 414,
+            Self::HeadersTooLarge => 431,
             Self::UnsupportedMediaType(_) => 415,
             Self::Parse(_) | Self::NotAnObject(_) | Self::BadBody => 400,
         };
@@ -116,6 +126,14 @@ impl ApiError {
             Self::BadBody => vec![element(
                 "parse_error",
                 "The request body could not be read.",
+            )],
+            Self::UriTooLong => vec![element(
+                "uri_too_long",
+                &format!("The request URI exceeds the limit of {URI_LIMIT} bytes."),
+            )],
+            Self::HeadersTooLarge => vec![element(
+                "headers_too_large",
+                &format!("The request headers exceed the limit of {HEADERS_LIMIT} bytes."),
             )],
         };
         Value::Array(elements)
