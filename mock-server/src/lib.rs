@@ -60,11 +60,32 @@ async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let (stop, dispatcher) = webhooks::dispatcher::spawn(store.webhooks().clone());
+    let janitor = tokio::spawn(sweep_forever(store.clone()));
     let app = http::router(http::AppState::new(store, config.public_url.clone()));
     let served = server::serve(listener, app, config.limits.clone(), shutdown).await;
+    janitor.abort();
     stop.at(std::time::Instant::now() + config.shutdown_grace);
     dispatcher.await.ok();
     served
+}
+
+/// Housekeeping every 30 s and whenever the virtual clock jumps: expired sessions and
+/// abandoned unconfirmed links go, so memory stays bounded under any load.
+async fn sweep_forever(store: Store) {
+    loop {
+        let clock = store.clock().clone();
+        let advanced = clock.advanced().notified();
+        tokio::pin!(advanced);
+        advanced.as_mut().enable();
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(30)) => {}
+            () = &mut advanced => {}
+        }
+        let forgotten = store.sweep();
+        if forgotten > 0 {
+            tracing::debug!("swept {forgotten} abandoned unconfirmed link(s)");
+        }
+    }
 }
 
 /// A running fake on 127.0.0.1 with a random port. Dropping it shuts the server down.

@@ -21,8 +21,10 @@ pub async fn list(
     Origin(origin): Origin,
     uri: Uri,
 ) -> Result<Response> {
-    let employments = state.store.list_employments(tenant, &params)?;
-    Ok(Json(paginate(employments, &params, &origin, uri.path())?).into_response())
+    super::cached_json(&state, tenant, &uri, &origin, || {
+        let employments = state.store.list_employments(tenant, &params)?;
+        paginate(employments, &params, &origin, uri.path())
+    })
 }
 
 pub async fn detail(
@@ -30,9 +32,12 @@ pub async fn detail(
     Tenant(tenant): Tenant,
     PathId(id): PathId,
     Query(params): Query,
+    Origin(origin): Origin,
+    uri: Uri,
 ) -> Result<Response> {
-    let employment = state.store.employment(tenant, &id)?;
-    Ok(Json(project(employment, &params)).into_response())
+    super::cached_json(&state, tenant, &uri, &origin, || {
+        Ok(project(state.store.employment(tenant, &id)?, &params))
+    })
 }
 
 pub async fn delete(

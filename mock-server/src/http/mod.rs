@@ -3,6 +3,7 @@
 //! Every route is served with AND without its trailing slash, both answered directly (a
 //! redirect would turn an SDK's POST into a GET).
 
+pub mod cache;
 pub mod context;
 pub mod control;
 pub mod employments;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub store: Store,
     pub public_url: Option<String>,
     pub requests: requests::RequestJournal,
+    pub bodies: cache::BodyCache,
 }
 
 impl AppState {
@@ -38,6 +40,7 @@ impl AppState {
             store,
             public_url,
             requests: requests::RequestJournal::default(),
+            bodies: cache::BodyCache::default(),
         }
     }
 }
@@ -57,6 +60,38 @@ async fn api_root(Tenant(_): Tenant, Origin(origin): Origin) -> Json<Value> {
         "owners": format!("{origin}/api/owners/"),
         "br/employments": format!("{origin}/api/br/employments/"),
     }))
+}
+
+/// Serves a data read from the body cache, or renders it with `render` and keeps the bytes.
+pub fn cached_json(
+    state: &AppState,
+    tenant: crate::store::TenantId,
+    uri: &axum::http::Uri,
+    origin: &str,
+    render: impl FnOnce() -> Result<Value, ApiError>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let version = state.store.data_version(tenant);
+    let uri = uri.to_string();
+    let body = match state.bodies.get(tenant, &uri, origin, version) {
+        Some(body) => body,
+        None => {
+            let value = render()?;
+            let body = axum::body::Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
+            state
+                .bodies
+                .put(tenant, &uri, origin, version, body.clone());
+            body
+        }
+    };
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response())
 }
 
 async fn not_found() -> ApiError {

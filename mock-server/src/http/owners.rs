@@ -30,8 +30,10 @@ pub async fn list(
     Origin(origin): Origin,
     uri: Uri,
 ) -> Result<Response> {
-    let owners = state.store.list_owners(tenant, &params)?;
-    Ok(Json(paginate(owners, &params, &origin, uri.path())?).into_response())
+    super::cached_json(&state, tenant, &uri, &origin, || {
+        let owners = state.store.list_owners(tenant, &params)?;
+        paginate(owners, &params, &origin, uri.path())
+    })
 }
 
 pub async fn detail(
@@ -39,9 +41,12 @@ pub async fn detail(
     Tenant(tenant): Tenant,
     PathId(id): PathId,
     Query(params): Query,
+    Origin(origin): Origin,
+    uri: Uri,
 ) -> Result<Response> {
-    let owner = state.store.owner(tenant, &id)?;
-    Ok(Json(project(owner, &params)).into_response())
+    super::cached_json(&state, tenant, &uri, &origin, || {
+        Ok(project(state.store.owner(tenant, &id)?, &params))
+    })
 }
 
 pub async fn delete(

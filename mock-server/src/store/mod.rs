@@ -24,7 +24,8 @@ pub use error::{Error, FieldError, LoginFailure, MfaChallenge};
 use links::{Link, LinkStatus, NewLink, Options, Resume, WRONG_TOKEN};
 pub use query::Params;
 use records::{
-    EmploymentRecord, EmploymentsRetrieve, LinkData, OwnerRecord, OwnersRetrieve, record_id,
+    EmploymentRecord, EmploymentsRetrieve, Fetched, LinkData, OwnerRecord, OwnersRetrieve,
+    record_id,
 };
 
 use crate::clock::Clock;
@@ -37,6 +38,8 @@ use crate::webhooks::{Event, Journal};
 const SYNC_DELETES_PER_MINUTE: usize = 5;
 /// Cooldown between two refreshes of one link.
 const REFRESH_COOLDOWN_SECS: i64 = 600;
+/// How long an unconfirmed link without a live session is kept.
+const UNCONFIRMED_TTL_SECS: i64 = 24 * 3600;
 
 /// Which tenant a request belongs to (an index into the configured key pairs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,6 +72,8 @@ struct Tenant {
 struct TenantState {
     links: HashMap<Uuid, Link>,
     sessions: HashMap<String, MfaSession>,
+    /// Session expiries in order, for sweeping.
+    expiries: std::collections::BTreeSet<(DateTime<Utc>, String)>,
     next_seq: u64,
     /// When the recent sync deletions happened (rolling minute).
     sync_deletes: VecDeque<DateTime<Utc>>,
@@ -76,6 +81,8 @@ struct TenantState {
     data: HashMap<Uuid, LinkData>,
     /// Which link each owner or employment id belongs to.
     record_links: HashMap<Uuid, Uuid>,
+    /// Bumped on every change of links or data: caches of rendered bodies compare it.
+    version: u64,
 }
 
 impl TenantState {
@@ -88,7 +95,8 @@ impl TenantState {
     }
 
     /// Stores freshly fetched owners of a link, replacing what it had.
-    fn store_owners(&mut self, link: Uuid, owners: Vec<OwnerRecord>) {
+    fn store_owners(&mut self, link: Uuid, owners: Vec<Fetched>) {
+        self.version += 1;
         let data = self.data.entry(link).or_default();
         for old in data.owners.iter().flatten() {
             self.record_links.remove(&old.id);
@@ -100,7 +108,8 @@ impl TenantState {
     }
 
     /// Stores employments of a link: each replaces the one with its id, the rest stay.
-    fn store_employments(&mut self, link: Uuid, employments: Vec<EmploymentRecord>) {
+    fn store_employments(&mut self, link: Uuid, employments: Vec<Fetched>) {
+        self.version += 1;
         let data = self.data.entry(link).or_default();
         let stored = data.employments.get_or_insert_with(Vec::new);
         for record in employments {
@@ -110,11 +119,12 @@ impl TenantState {
                 None => stored.push(record),
             }
         }
-        stored.sort_by_key(|r| r.employment.start_date);
+        stored.sort_by_key(|r| r.index);
     }
 
     /// Forgets a link's data and its record ids.
     fn drop_data(&mut self, link: Uuid) {
+        self.version += 1;
         if let Some(data) = self.data.remove(&link) {
             for id in data.owners.iter().flatten().map(|r| r.id) {
                 self.record_links.remove(&id);
@@ -125,16 +135,37 @@ impl TenantState {
         }
     }
 
-    /// Links newest first, for lists that span links.
-    fn links_newest_first(&self) -> Vec<Uuid> {
-        let mut links: Vec<&Link> = self.links.values().collect();
-        links.sort_by_key(|l| std::cmp::Reverse(l.seq));
-        links.into_iter().map(|l| l.id).collect()
+    /// Drops sessions past their expiry so abandoned logins do not pile up (cheap: the
+    /// expiries are kept in order).
+    fn sweep_sessions(&mut self, now: DateTime<Utc>) {
+        while let Some(first) = self.expiries.first() {
+            if first.0 > now {
+                break;
+            }
+            if let Some((_, id)) = self.expiries.pop_first() {
+                self.sessions.remove(&id);
+            }
+        }
     }
 
-    /// Drops sessions past their expiry so abandoned logins do not pile up.
-    fn sweep_sessions(&mut self, now: DateTime<Utc>) {
-        self.sessions.retain(|_, s| s.expires_at > now);
+    /// Forgets links still unconfirmed a day after they were created whose MFA session is
+    /// gone: nobody can complete them any more.
+    fn sweep_unconfirmed(&mut self, now: DateTime<Utc>) -> usize {
+        let cutoff = now - chrono::Duration::seconds(UNCONFIRMED_TTL_SECS);
+        let live: std::collections::HashSet<Uuid> =
+            self.sessions.values().map(|s| s.link).collect();
+        let stale: Vec<Uuid> = self
+            .links
+            .values()
+            .filter(|l| l.status == LinkStatus::Unconfirmed && l.created_at < cutoff)
+            .filter(|l| !live.contains(&l.id))
+            .map(|l| l.id)
+            .collect();
+        for id in &stale {
+            self.links.remove(id);
+            self.drop_data(*id);
+        }
+        stale.len()
     }
 }
 
@@ -152,7 +183,13 @@ struct Inner {
     session_expiry: chrono::Duration,
     generator: Generator,
     webhooks: Journal,
+    /// People generated lately, by (CPF, day, no-data): rendering a link's records again
+    /// does not regenerate them.
+    people: Mutex<HashMap<(String, chrono::NaiveDate, bool), Arc<Person>>>,
 }
+
+/// People kept in the cache before it starts over.
+const PEOPLE_CACHE: usize = 4096;
 
 /// What an id in a URL path names: a UUID, or nothing that can exist.
 fn parse_id(id: &str) -> Result<Uuid, Error> {
@@ -210,6 +247,7 @@ impl Store {
                     .unwrap_or(chrono::Duration::MAX),
                 generator,
                 webhooks,
+                people: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -293,6 +331,19 @@ impl Store {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Housekeeping on the virtual clock: expired sessions and abandoned unconfirmed links
+    /// of every tenant go. Returns how many links were forgotten.
+    pub fn sweep(&self) -> usize {
+        let now = self.inner.clock.now();
+        let mut forgotten = 0;
+        for index in 0..self.inner.tenants.len() {
+            let mut state = self.state(TenantId(index));
+            state.sweep_sessions(now);
+            forgotten += state.sweep_unconfirmed(now);
+        }
+        forgotten
+    }
+
     /// Forgets every link and session of one tenant.
     pub fn reset(&self, tenant: TenantId) {
         *self.state(tenant) = TenantState::default();
@@ -315,14 +366,16 @@ impl Store {
             "{:05}",
             u64::from_str_radix(&session[..8], 16).unwrap_or(0) % 100_000
         );
+        let expires_at = now + self.inner.session_expiry;
         state.sessions.insert(
             session.clone(),
             MfaSession {
                 link,
-                expires_at: now + self.inner.session_expiry,
+                expires_at,
                 challenge: challenge.clone(),
             },
         );
+        state.expiries.insert((expires_at, session.clone()));
         MfaChallenge {
             session,
             expiry: self.inner.session_expiry.num_seconds().max(0) as u64,
@@ -375,40 +428,99 @@ impl Store {
     }
 
     /// The person behind a link as of `today` (fixtures applied, `mock:no-data` honoured).
-    fn person(&self, link: &Link, today: chrono::NaiveDate) -> Person {
+    fn person(&self, link: &Link, today: chrono::NaiveDate) -> Arc<Person> {
+        let no_data = link.scenario == Some(Scenario::NoData);
+        let key = (link.cpf.clone(), today, no_data);
+        if let Some(person) = self
+            .inner
+            .people
+            .lock()
+            .ok()
+            .and_then(|people| people.get(&key).cloned())
+        {
+            return person;
+        }
         let mut person = self.inner.generator.person(&link.cpf, today);
-        if link.scenario == Some(Scenario::NoData) {
+        if no_data {
             person.employments.clear();
+        }
+        let person = Arc::new(person);
+        if let Ok(mut people) = self.inner.people.lock() {
+            if people.len() >= PEOPLE_CACHE {
+                people.clear();
+            }
+            people.insert(key, Arc::clone(&person));
         }
         person
     }
 
-    fn owner_records(link: &Link, person: &Person, now: DateTime<Utc>) -> Vec<OwnerRecord> {
-        vec![OwnerRecord {
+    fn fetched_owners(link: &Link, now: DateTime<Utc>) -> Vec<Fetched> {
+        vec![Fetched {
+            index: 0,
             id: record_id(link.id, "owner", 0),
-            link: link.id,
             collected_at: now,
-            cpf: link.cpf.clone(),
-            owner: person.owner.clone(),
         }]
     }
 
-    fn employment_records(
-        link: &Link,
-        person: Person,
-        now: DateTime<Utc>,
-    ) -> Vec<EmploymentRecord> {
-        person
-            .employments
-            .into_iter()
-            .enumerate()
-            .map(|(index, employment)| EmploymentRecord {
+    fn fetched_employments(link: &Link, person: &Person, now: DateTime<Utc>) -> Vec<Fetched> {
+        (0..person.employments.len())
+            .map(|index| Fetched {
+                index,
                 id: record_id(link.id, "employment", index),
-                link: link.id,
                 collected_at: now,
-                employment,
             })
             .collect()
+    }
+
+    fn owner_record(&self, link: &Link, fetched: &Fetched) -> OwnerRecord {
+        let person = self.person(link, fetched.collected_at.date_naive());
+        OwnerRecord {
+            id: fetched.id,
+            link: link.id,
+            collected_at: fetched.collected_at,
+            cpf: link.cpf.clone(),
+            owner: person.owner.clone(),
+        }
+    }
+
+    fn employment_record(&self, link: &Link, fetched: &Fetched) -> Option<EmploymentRecord> {
+        let person = self.person(link, fetched.collected_at.date_naive());
+        Some(EmploymentRecord {
+            id: fetched.id,
+            link: link.id,
+            collected_at: fetched.collected_at,
+            employment: person.employments.get(fetched.index)?.clone(),
+        })
+    }
+
+    /// The rendered owners of one stored link.
+    fn owners_json(&self, state: &TenantState, link: &Link) -> Vec<Value> {
+        state
+            .data
+            .get(&link.id)
+            .and_then(|d| d.owners.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|f| self.owner_record(link, f).to_json())
+            .collect()
+    }
+
+    /// The rendered employments of one stored link.
+    fn employments_json(&self, state: &TenantState, link: &Link) -> Vec<Value> {
+        state
+            .data
+            .get(&link.id)
+            .and_then(|d| d.employments.as_ref())
+            .into_iter()
+            .flatten()
+            .filter_map(|f| self.employment_record(link, f))
+            .map(|r| r.to_json())
+            .collect()
+    }
+
+    /// Changes whenever the tenant's links or data change (for caches of rendered bodies).
+    pub fn data_version(&self, tenant: TenantId) -> u64 {
+        self.state(tenant).version
     }
 
     /// A historical update: fetches `resources` of the link from the "institution" and
@@ -420,17 +532,18 @@ impl Store {
         resources: &[String],
         now: DateTime<Utc>,
     ) {
-        let person = self.person(link, now.date_naive());
         if resources.iter().any(|r| r == "OWNERS") {
-            state.store_owners(link.id, Self::owner_records(link, &person, now));
+            state.store_owners(link.id, Self::fetched_owners(link, now));
         }
         if resources.iter().any(|r| r == "EMPLOYMENTS") {
+            let person = self.person(link, now.date_naive());
             if let Some(data) = state.data.get_mut(&link.id) {
                 // A historical update replaces the whole list.
-                data.employments = None;
+                for old in data.employments.take().into_iter().flatten() {
+                    state.record_links.remove(&old.id);
+                }
             }
-            let records = Self::employment_records(link, person, now);
-            state.store_employments(link.id, records);
+            state.store_employments(link.id, Self::fetched_employments(link, &person, now));
         }
     }
 
@@ -697,13 +810,10 @@ impl Store {
         let state = self.state(tenant);
         Self::check_listed_link(&state, params)?;
         let mut out = Vec::new();
-        for link in state.links_newest_first() {
-            let owners = state.data.get(&link).and_then(|d| d.owners.as_ref());
+        for link in Self::listed_links(&state, params) {
             out.extend(
-                owners
+                self.owners_json(&state, link)
                     .into_iter()
-                    .flatten()
-                    .map(OwnerRecord::to_json)
                     .filter(|json| filters.matches(json)),
             );
         }
@@ -719,17 +829,28 @@ impl Store {
         let state = self.state(tenant);
         Self::check_listed_link(&state, params)?;
         let mut out = Vec::new();
-        for link in state.links_newest_first() {
-            let employments = state.data.get(&link).and_then(|d| d.employments.as_ref());
+        for link in Self::listed_links(&state, params) {
             out.extend(
-                employments
+                self.employments_json(&state, link)
                     .into_iter()
-                    .flatten()
-                    .map(EmploymentRecord::to_json)
                     .filter(|json| filters.matches(json)),
             );
         }
         Ok(out)
+    }
+
+    /// The links a data list can draw from: the one `link=` names (the common case, without
+    /// looking at every link), else all, newest first.
+    fn listed_links<'s>(state: &'s TenantState, params: &Params) -> Vec<&'s Link> {
+        if let Some(id) = params
+            .get("link")
+            .and_then(|l| Uuid::try_parse(l.trim()).ok())
+        {
+            return state.links.get(&id).into_iter().collect();
+        }
+        let mut links: Vec<&Link> = state.links.values().collect();
+        links.sort_by_key(|l| std::cmp::Reverse(l.seq));
+        links
     }
 
     /// The link a stored record belongs to.
@@ -741,28 +862,31 @@ impl Store {
     /// `GET /api/owners/{id}/`.
     pub fn owner(&self, tenant: TenantId, id: &str) -> Result<Value, Error> {
         let state = self.state(tenant);
-        let link = Self::record_link(&state, id)?;
+        let link_id = Self::record_link(&state, id)?;
         let id = parse_id(id)?;
+        let link = state.link(link_id)?;
         state
             .data
-            .get(&link)
+            .get(&link_id)
             .and_then(|d| d.owners.as_ref())
             .and_then(|owners| owners.iter().find(|r| r.id == id))
-            .map(OwnerRecord::to_json)
+            .map(|f| self.owner_record(link, f).to_json())
             .ok_or(Error::NotFound)
     }
 
     /// `GET /api/br/employments/{id}/`.
     pub fn employment(&self, tenant: TenantId, id: &str) -> Result<Value, Error> {
         let state = self.state(tenant);
-        let link = Self::record_link(&state, id)?;
+        let link_id = Self::record_link(&state, id)?;
         let id = parse_id(id)?;
+        let link = state.link(link_id)?;
         state
             .data
-            .get(&link)
+            .get(&link_id)
             .and_then(|d| d.employments.as_ref())
             .and_then(|list| list.iter().find(|r| r.id == id))
-            .map(EmploymentRecord::to_json)
+            .and_then(|f| self.employment_record(link, f))
+            .map(|r| r.to_json())
             .ok_or(Error::NotFound)
     }
 
@@ -775,6 +899,7 @@ impl Store {
             owners.retain(|r| r.id != id);
         }
         state.record_links.remove(&id);
+        state.version += 1;
         Ok(())
     }
 
@@ -791,6 +916,7 @@ impl Store {
             list.retain(|r| r.id != id);
         }
         state.record_links.remove(&id);
+        state.version += 1;
         Ok(())
     }
 
@@ -802,11 +928,13 @@ impl Store {
         save: bool,
     ) -> Result<Vec<Value>, Error> {
         let now = self.inner.clock.now();
-        let person = self.person(link, now.date_naive());
-        let records = Self::owner_records(link, &person, now);
-        let rendered = records.iter().map(OwnerRecord::to_json).collect();
+        let fetched = Self::fetched_owners(link, now);
+        let rendered = fetched
+            .iter()
+            .map(|f| self.owner_record(link, f).to_json())
+            .collect();
         if save {
-            state.store_owners(link.id, records);
+            state.store_owners(link.id, fetched);
         }
         Ok(rendered)
     }
@@ -888,14 +1016,18 @@ impl Store {
             return Err(Error::InvalidLink);
         }
         let person = self.person(&link, now.date_naive());
-        let records: Vec<EmploymentRecord> = Self::employment_records(&link, person, now)
+        let fetched: Vec<Fetched> = Self::fetched_employments(&link, &person, now)
             .into_iter()
-            .filter(|r| request.covers(&r.employment))
+            .filter(|f| request.covers(&person.employments[f.index]))
             .collect();
-        let rendered: Vec<Value> = records.iter().map(EmploymentRecord::to_json).collect();
+        let rendered: Vec<Value> = fetched
+            .iter()
+            .filter_map(|f| self.employment_record(&link, f))
+            .map(|r| r.to_json())
+            .collect();
         let total = rendered.len();
         if request.save_data {
-            state.store_employments(link.id, records);
+            state.store_employments(link.id, fetched);
         }
         if asynchronous {
             // The 202's caller learns of the result by webhook, with the same request id.
@@ -1081,6 +1213,24 @@ mod tests {
         );
         store.clock().advance(Duration::from_secs(420));
         assert!(store.refresh_link(t, &id, &Map::new(), Uuid::nil()).is_ok());
+    }
+
+    #[test]
+    fn expired_sessions_and_abandoned_unconfirmed_links_are_swept() {
+        let (store, t) = store();
+        let c = challenge(store.create_link(t, &new_link("12345678"), Uuid::nil()));
+        store.clock().advance(Duration::from_secs(121));
+        assert_eq!(store.sweep(), 0, "a fresh unconfirmed link stays");
+        assert!(
+            store.state(t).sessions.is_empty(),
+            "the expired session is gone"
+        );
+        store.clock().advance(Duration::from_secs(24 * 3600));
+        assert_eq!(store.sweep(), 1);
+        assert_eq!(
+            store.link(t, &c.link.to_string()).map(|_| ()),
+            Err(Error::NotFound)
+        );
     }
 
     #[test]

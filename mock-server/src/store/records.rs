@@ -81,11 +81,21 @@ impl EmploymentRecord {
     }
 }
 
+/// One stored record: which item of the person it is, its id and when it was collected.
+/// The content is regenerated from (seed, CPF, collection day) when rendered, so a link's
+/// data costs a few dozen bytes however long the salary history is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fetched {
+    pub index: usize,
+    pub id: Uuid,
+    pub collected_at: DateTime<Utc>,
+}
+
 /// What has been fetched for one link; `None` means never fetched (an empty list).
 #[derive(Clone, Debug, Default)]
 pub struct LinkData {
-    pub owners: Option<Vec<OwnerRecord>>,
-    pub employments: Option<Vec<EmploymentRecord>>,
+    pub owners: Option<Vec<Fetched>>,
+    pub employments: Option<Vec<Fetched>>,
 }
 
 /// A `POST /api/owners/` body.

@@ -354,30 +354,29 @@ impl Journal {
     }
 
     /// Keeps the journal of one tenant within the limit by dropping its oldest finished
-    /// deliveries; pending ones are never dropped.
+    /// deliveries. Pending ones are never dropped: while the oldest is pending, the journal
+    /// may exceed the limit until it finishes.
     fn bound(&self, state: &mut State, tenant: TenantId) {
         let limit = self.inner.settings.journal_limit.max(1);
-        let Some(order) = state.order.get_mut(&tenant) else {
+        let State {
+            order, deliveries, ..
+        } = state;
+        let Some(order) = order.get_mut(&tenant) else {
             return;
         };
-        if order.len() <= limit {
-            return;
-        }
-        let mut excess = order.len() - limit;
-        let mut kept = VecDeque::with_capacity(order.len());
-        while let Some(id) = order.pop_front() {
-            let finished = state
-                .deliveries
-                .get(&id)
-                .is_none_or(|d| d.status.is_final() && !d.in_flight);
-            if excess > 0 && finished {
-                state.deliveries.remove(&id);
-                excess -= 1;
-            } else {
-                kept.push_back(id);
+        while order.len() > limit {
+            let finished = order.front().is_some_and(|id| {
+                deliveries
+                    .get(id)
+                    .is_none_or(|d| d.status.is_final() && !d.in_flight)
+            });
+            if !finished {
+                break;
+            }
+            if let Some(id) = order.pop_front() {
+                deliveries.remove(&id);
             }
         }
-        *order = kept;
     }
 
     /// A tenant's deliveries (newest first), optionally of one link and/or status.

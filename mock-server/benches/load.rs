@@ -1,0 +1,307 @@
+//! Load benchmark: wrk (64 connections, 10 s per endpoint) against the release mock-server
+//! and, in the same run, against a bare-hyper fixed-body baseline (examples/baseline.rs).
+//! Reports requests/s, p50 and p99 latency, start-up time to the first 200, idle and peak RSS,
+//! and RSS holding 100,000 links with their data.
+//!
+//! Run it with `mock-server/benches/load.sh` (installs wrk, builds the release binaries).
+//! `LOAD_SECONDS` and `LOAD_LINKS` shorten a run; `LOAD_ARGS` adds server flags.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const AUTH: &str = "Basic c2FuZGJveC1zZWNyZXQtaWQ6c2FuZGJveC1zZWNyZXQtcGFzc3dvcmQ=";
+
+struct Server {
+    child: Child,
+    base: String,
+    startup: Duration,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+fn release_dir() -> PathBuf {
+    // target/release/deps/load-<hash> → target/release
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent()?.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target/release"))
+}
+
+/// A raw HTTP/1.1 GET; the status code, or `None` when nothing answered.
+fn get_status(host: &str, path: &str, auth: bool) -> Option<u16> {
+    let mut stream = TcpStream::connect(host).ok()?;
+    let auth = if auth {
+        format!("Authorization: {AUTH}\r\n")
+    } else {
+        String::new()
+    };
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Starts a server that prints `… http://127.0.0.1:PORT` first, and measures the time from
+/// spawn to its first 200 on `probe`.
+fn start(program: &Path, args: &[&str], probe: &str) -> Server {
+    let started = Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut lines = BufReader::new(stdout);
+    let mut first = String::new();
+    lines.read_line(&mut first).ok();
+    // Keep draining its output: a closed pipe would kill the server at its next line.
+    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    let host = base.trim_start_matches("http://").to_owned();
+    while get_status(&host, probe, true) != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no 200 from {probe}"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    Server {
+        startup: started.elapsed(),
+        child,
+        base,
+    }
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Load {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: u64,
+}
+
+fn to_ms(text: &str) -> f64 {
+    let (number, unit): (String, String) =
+        text.chars().partition(|c| c.is_ascii_digit() || *c == '.');
+    let value: f64 = number.parse().unwrap_or(f64::NAN);
+    match unit.as_str() {
+        "us" => value / 1000.0,
+        "ms" => value,
+        "s" => value * 1000.0,
+        "m" => value * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+/// wrk with 2 threads and 64 connections for `seconds`; `lua` makes it a POST.
+fn wrk(url: &str, seconds: u64, lua: Option<&Path>) -> Load {
+    let mut command = Command::new("wrk");
+    command.args(["-t2", "-c64", &format!("-d{seconds}s"), "--latency", "-H"]);
+    command.arg(format!("Authorization: {AUTH}"));
+    if let Some(script) = lua {
+        command.arg("-s").arg(script);
+    }
+    command.arg(url);
+    let output = command
+        .output()
+        .expect("wrk runs (install it: apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let field = |prefix: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let non_2xx = text
+        .lines()
+        .find(|l| l.contains("Non-2xx or 3xx responses"))
+        .and_then(|l| l.rsplit(' ').next()?.trim().parse().ok())
+        .unwrap_or(0);
+    Load {
+        rps: field("Requests/sec:").parse().unwrap_or(0.0),
+        p50_ms: to_ms(&field("50%")),
+        p99_ms: to_ms(&field("99%")),
+        non_2xx,
+    }
+}
+
+fn post_json(host: &str, path: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(host).expect("the server answers");
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {AUTH}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request sent");
+    let mut out = String::new();
+    stream.read_to_string(&mut out).ok();
+    out
+}
+
+fn main() {
+    let seconds: u64 = std::env::var("LOAD_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
+    let links: usize = std::env::var("LOAD_LINKS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let extra = std::env::var("LOAD_ARGS").unwrap_or_default();
+    let extra: Vec<&str> = extra.split_whitespace().collect();
+    let dir = release_dir();
+    let baseline_bin = dir.join("examples/baseline");
+    let server_bin = dir.join("mock-server");
+
+    // Baseline.
+    let baseline = start(&baseline_bin, &[], "/");
+    let base_load = wrk(&format!("{}/", baseline.base), seconds, None);
+    let baseline_startup = baseline.startup;
+    drop(baseline);
+
+    // The fake. A link with data for the list endpoints.
+    let mut args = vec!["--addr", "127.0.0.1:0", "--log-level", "warn"];
+    args.extend(extra.iter().copied());
+    let server = start(&server_bin, &args, "/api/");
+    let pid = server.child.id();
+    std::thread::sleep(Duration::from_millis(200));
+    let idle_rss = rss_kib(pid, "VmRSS:");
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let created = post_json(
+        &host,
+        "/api/links/",
+        r#"{"institution":"inss_br_employment","username":"529.982.247-25","password":"mock:no-mfa"}"#,
+    );
+    let link = created
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link id")
+        .to_owned();
+
+    let employments = wrk(
+        &format!("{}/api/br/employments/?link={link}", server.base),
+        seconds,
+        None,
+    );
+    let owners = wrk(
+        &format!("{}/api/owners/?link={link}", server.base),
+        seconds,
+        None,
+    );
+    let lua = std::env::temp_dir().join("belvo-mock-post-links.lua");
+    std::fs::write(
+        &lua,
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"institution":"inss_br_employment","username":"529.982.247-25","password":"bench-password"}'
+"#,
+    )
+    .expect("lua script written");
+    let register = wrk(&format!("{}/api/links/", server.base), seconds, Some(&lua));
+    let peak_rss = rss_kib(pid, "VmHWM:");
+
+    // 100,000 links with their data, created over HTTP, then the resident size.
+    let started = Instant::now();
+    let workers = 16;
+    let per = links.div_ceil(workers);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let host = host.clone();
+            scope.spawn(move || {
+                for i in 0..per {
+                    let cpf = cpf_for(i as u64 * 7919 + 13);
+                    let body = format!(
+                        r#"{{"institution":"inss_br_employment","username":"{cpf}","password":"mock:no-mfa"}}"#
+                    );
+                    post_json(&host, "/api/links/", &body);
+                }
+            });
+        }
+    });
+    let fill = started.elapsed();
+    std::thread::sleep(Duration::from_millis(300));
+    let full_rss = rss_kib(pid, "VmRSS:");
+    let startup = server.startup;
+    drop(server);
+
+    let ratio = employments.rps / base_load.rps * 100.0;
+    println!("| measure | baseline (bare hyper) | mock-server |");
+    println!("|---|---|---|");
+    println!(
+        "| start-up to first 200 | {:.1} ms | {:.1} ms |",
+        baseline_startup.as_secs_f64() * 1000.0,
+        startup.as_secs_f64() * 1000.0
+    );
+    println!(
+        "| fixed body: rps / p50 / p99 | {:.0} / {:.2} ms / {:.2} ms | |",
+        base_load.rps, base_load.p50_ms, base_load.p99_ms
+    );
+    for (name, load) in [
+        ("GET /api/br/employments/?link=", &employments),
+        ("GET /api/owners/?link=", &owners),
+        ("POST /api/links/ (428 path)", &register),
+    ] {
+        println!(
+            "| {name}: rps / p50 / p99 | | {:.0} / {:.2} ms / {:.2} ms ({} non-2xx) |",
+            load.rps, load.p50_ms, load.p99_ms, load.non_2xx
+        );
+    }
+    println!("| employments list rps as a share of the baseline | | {ratio:.0} % |");
+    println!("| RSS idle | | {:.1} MB |", idle_rss as f64 / 1024.0);
+    println!(
+        "| peak RSS after the three runs | | {:.1} MB |",
+        peak_rss as f64 / 1024.0
+    );
+    println!(
+        "| RSS holding {links} more links with data (created in {:.1} s) | | {:.1} MB |",
+        fill.as_secs_f64(),
+        full_rss as f64 / 1024.0
+    );
+}
+
+/// A valid CPF from a number (for many distinct people).
+fn cpf_for(n: u64) -> String {
+    let mut d: Vec<u32> = format!("{:09}", n % 1_000_000_000)
+        .chars()
+        .filter_map(|c| c.to_digit(10))
+        .collect();
+    if d.iter().all(|x| *x == d[0]) {
+        d[8] = (d[8] + 1) % 10;
+    }
+    for len in [9usize, 10] {
+        let sum: u32 = d
+            .iter()
+            .zip((2..=len as u32 + 1).rev())
+            .map(|(a, w)| a * w)
+            .sum();
+        let r = (sum * 10) % 11;
+        d.push(if r == 10 { 0 } else { r });
+    }
+    d.iter().map(|x| char::from(b'0' + *x as u8)).collect()
+}
