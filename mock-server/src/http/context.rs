@@ -115,16 +115,17 @@ pub fn is_async(headers: &HeaderMap) -> bool {
 #[derive(Clone, Copy, Debug)]
 pub struct Tenant(pub TenantId);
 
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+/// The tenant of a `Basic` Authorization header, if its key pair is configured.
+fn basic_tenant(headers: &HeaderMap, state: &AppState) -> Option<TenantId> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
     let decoded = STANDARD.decode(encoded.trim()).ok()?;
-    let text = String::from_utf8(decoded).ok()?;
+    let text = std::str::from_utf8(&decoded).ok()?;
     let (id, password) = text.split_once(':')?;
-    Some((id.to_owned(), password.to_owned()))
+    state.store.authenticate(id, password)
 }
 
 /// Route middleware for everything behind Basic auth: 401 array unless a key pair matches.
@@ -133,8 +134,7 @@ pub async fn require_tenant(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let tenant = basic_credentials(request.headers())
-        .and_then(|(id, password)| state.store.authenticate(&id, &password));
+    let tenant = basic_tenant(request.headers(), &state);
     match tenant {
         Some(tenant) => {
             request.extensions_mut().insert(Tenant(tenant));

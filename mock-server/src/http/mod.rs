@@ -25,23 +25,33 @@ use crate::store::{Error, Store};
 use context::{Origin, Tenant};
 use error::{ApiError, BODY_LIMIT};
 
-/// What every handler shares: the store and the configured public URL.
+/// What every handler shares, behind one `Arc` (the router clones it for every request).
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
     pub store: Store,
     pub public_url: Option<String>,
     pub requests: requests::RequestJournal,
     pub bodies: cache::BodyCache,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
 impl AppState {
     pub fn new(store: Store, public_url: Option<String>) -> Self {
-        Self {
+        Self(std::sync::Arc::new(Shared {
             store,
             public_url,
             requests: requests::RequestJournal::default(),
             bodies: cache::BodyCache::default(),
-        }
+        }))
     }
 }
 
