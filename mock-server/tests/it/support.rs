@@ -285,6 +285,10 @@ impl Reply {
         );
     }
 
+    pub fn body_ref(&self) -> &Value {
+        &self.body
+    }
+
     /// Asserts a single-element error array.
     pub fn expect_error(&self, status: u16, code: &str, message: &str) {
         self.expect_errors(status, &[(code, message, None)]);
