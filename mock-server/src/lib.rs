@@ -17,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod fixtures;
+pub mod fuzzing;
 mod http;
 pub mod scenario;
 pub mod server;
