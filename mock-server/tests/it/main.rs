@@ -10,5 +10,6 @@ mod links;
 mod properties;
 mod protocol;
 mod realism;
+mod soak;
 mod support;
 mod webhooks;

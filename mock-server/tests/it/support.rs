@@ -469,6 +469,8 @@ async fn reply(method: String, response: reqwest::Response) -> Reply {
 #[derive(Clone, Copy, Debug)]
 pub enum Behaviour {
     Answer(u16),
+    /// 500 to every other request, 200 to the rest.
+    Alternate,
     /// Answer 200 after this long.
     Slow(std::time::Duration),
 }
@@ -528,14 +530,20 @@ impl Receiver {
                 content_type: header("content-type"),
                 body: serde_json::from_slice(&body).unwrap_or(Value::Null),
             };
-            if let Ok(mut r) = received.lock() {
-                r.push(entry);
-            }
+            let seen = match received.lock() {
+                Ok(mut r) => {
+                    r.push(entry);
+                    r.len()
+                }
+                Err(_) => 0,
+            };
             let now = behaviour
                 .lock()
                 .map(|b| *b)
                 .unwrap_or(Behaviour::Answer(200));
             match now {
+                Behaviour::Alternate if seen % 2 == 1 => StatusCode::INTERNAL_SERVER_ERROR,
+                Behaviour::Alternate => StatusCode::OK,
                 Behaviour::Answer(code) => {
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
                 }
@@ -564,6 +572,11 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Answers 500 to every other request from now on.
+    pub fn fail_every_other(&self) {
+        self.set(Behaviour::Alternate);
     }
 
     pub fn set(&self, behaviour: Behaviour) {
