@@ -52,6 +52,12 @@ pub async fn request_context(
 ) -> Response {
     let id = RequestId(Uuid::new_v4());
     request.extensions_mut().insert(id);
+    // Authenticate once here; handlers behind Basic auth take the `Tenant` extractor, which
+    // answers the 401 array when it is missing. Unknown routes still answer 404.
+    let tenant = basic_tenant(request.headers(), &state).map(Tenant);
+    if let Some(tenant) = tenant {
+        request.extensions_mut().insert(tenant);
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(redact_query);
@@ -73,9 +79,7 @@ pub async fn request_context(
     } else {
         next.run(request).await
     };
-    // Read the tenant before rendering: an error body is a new response.
-    let tenant = response.extensions().get::<Tenant>().copied();
-    let response = render(response, &id.hex());
+    let response = render(response, id.0);
     let status = response.status().as_u16();
     let latency = started.elapsed();
     if let Some(Tenant(tenant)) = tenant {
@@ -86,7 +90,7 @@ pub async fn request_context(
                 path: path.clone(),
                 query,
                 status,
-                request_id: id.hex(),
+                request_id: id.0,
                 at,
                 latency_ms: latency.as_secs_f64() * 1000.0,
             },
@@ -126,25 +130,6 @@ fn basic_tenant(headers: &HeaderMap, state: &AppState) -> Option<TenantId> {
     let text = std::str::from_utf8(&decoded).ok()?;
     let (id, password) = text.split_once(':')?;
     state.store.authenticate(id, password)
-}
-
-/// Route middleware for everything behind Basic auth: 401 array unless a key pair matches.
-pub async fn require_tenant(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let tenant = basic_tenant(request.headers(), &state);
-    match tenant {
-        Some(tenant) => {
-            request.extensions_mut().insert(Tenant(tenant));
-            // Tell the outer middleware whose request this was, for the request journal.
-            let mut response = next.run(request).await;
-            response.extensions_mut().insert(Tenant(tenant));
-            response
-        }
-        None => ApiError::Unauthorized.into_response(),
-    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {

@@ -149,11 +149,11 @@ impl IntoResponse for ApiError {
 }
 
 /// Writes the error array into a response that carries an [`ApiError`].
-pub fn render(mut response: Response, request_id: &str) -> Response {
+pub fn render(mut response: Response, request_id: uuid::Uuid) -> Response {
     let Some(error) = response.extensions_mut().remove::<ApiError>() else {
         return response;
     };
-    let body = error.body(request_id).to_string();
+    let body = error.body(&request_id.simple().to_string()).to_string();
     let mut rendered = (error.status(), body).into_response();
     rendered.headers_mut().insert(
         header::CONTENT_TYPE,

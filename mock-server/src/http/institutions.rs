@@ -6,13 +6,14 @@ use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::context::{Origin, PathId, Query};
+use super::context::{Origin, PathId, Query, Tenant};
 use super::error::ApiError;
 use super::pagination::{paginate, project};
 use crate::store::institutions;
 
 pub async fn list(
     State(state): State<AppState>,
+    Tenant(_): Tenant,
     Query(params): Query,
     Origin(origin): Origin,
     uri: Uri,
@@ -23,6 +24,7 @@ pub async fn list(
 
 pub async fn detail(
     State(state): State<AppState>,
+    Tenant(_): Tenant,
     PathId(id): PathId,
     Query(params): Query,
 ) -> Result<Response, ApiError> {

@@ -24,7 +24,7 @@ pub struct Entry {
     pub path: String,
     pub query: Option<String>,
     pub status: u16,
-    pub request_id: String,
+    pub request_id: uuid::Uuid,
     pub at: DateTime<Utc>,
     pub latency_ms: f64,
 }
@@ -36,7 +36,7 @@ impl Entry {
             "path": self.path,
             "query": self.query,
             "status": self.status,
-            "request_id": self.request_id,
+            "request_id": self.request_id.simple().to_string(),
             "at": format_timestamp(self.at),
             "latency_ms": (self.latency_ms * 1000.0).round() / 1000.0,
         })
@@ -121,7 +121,7 @@ mod tests {
                     path: format!("/api/{i}"),
                     query: None,
                     status: 200,
-                    request_id: String::new(),
+                    request_id: uuid::Uuid::nil(),
                     at: Utc::now(),
                     latency_ms: 0.0,
                 },
