@@ -74,6 +74,8 @@ struct TenantState {
     sessions: HashMap<String, MfaSession>,
     /// Session expiries in order, for sweeping.
     expiries: std::collections::BTreeSet<(DateTime<Utc>, String)>,
+    /// Links created unconfirmed, by creation time, for sweeping the abandoned ones.
+    unconfirmed: std::collections::BTreeSet<(DateTime<Utc>, Uuid)>,
     next_seq: u64,
     /// When the recent sync deletions happened (rolling minute).
     sync_deletes: VecDeque<DateTime<Utc>>,
@@ -148,24 +150,30 @@ impl TenantState {
         }
     }
 
-    /// Forgets links still unconfirmed a day after they were created whose MFA session is
-    /// gone: nobody can complete them any more.
-    fn sweep_unconfirmed(&mut self, now: DateTime<Utc>) -> usize {
-        let cutoff = now - chrono::Duration::seconds(UNCONFIRMED_TTL_SECS);
-        let live: std::collections::HashSet<Uuid> =
-            self.sessions.values().map(|s| s.link).collect();
-        let stale: Vec<Uuid> = self
-            .links
-            .values()
-            .filter(|l| l.status == LinkStatus::Unconfirmed && l.created_at < cutoff)
-            .filter(|l| !live.contains(&l.id))
-            .map(|l| l.id)
-            .collect();
-        for id in &stale {
-            self.links.remove(id);
-            self.drop_data(*id);
+    /// Forgets links still unconfirmed `ttl` after they were created: their MFA session
+    /// has expired by then (`ttl` is at least the session expiry), so nobody can complete
+    /// them. Only the old entries of an ordered index are visited.
+    fn sweep_unconfirmed(&mut self, now: DateTime<Utc>, ttl: chrono::Duration) -> usize {
+        let cutoff = now - ttl;
+        let mut forgotten = 0;
+        while let Some(first) = self.unconfirmed.first() {
+            if first.0 >= cutoff {
+                break;
+            }
+            let Some((_, id)) = self.unconfirmed.pop_first() else {
+                break;
+            };
+            if self
+                .links
+                .get(&id)
+                .is_some_and(|l| l.status == LinkStatus::Unconfirmed)
+            {
+                self.links.remove(&id);
+                self.drop_data(id);
+                forgotten += 1;
+            }
         }
-        stale.len()
+        forgotten
     }
 }
 
@@ -339,7 +347,9 @@ impl Store {
         for index in 0..self.inner.tenants.len() {
             let mut state = self.state(TenantId(index));
             state.sweep_sessions(now);
-            forgotten += state.sweep_unconfirmed(now);
+            let ttl =
+                chrono::Duration::seconds(UNCONFIRMED_TTL_SECS).max(self.inner.session_expiry);
+            forgotten += state.sweep_unconfirmed(now, ttl);
         }
         forgotten
     }
@@ -416,6 +426,7 @@ impl Store {
         let id = link.id;
         state.links.insert(id, link.clone());
         if needs_token {
+            state.unconfirmed.insert((now, id));
             return Err(Error::TokenRequired(self.open_session(&mut state, id)));
         }
         self.fetch(&mut state, &link, &link.fetch_resources, now);
@@ -689,8 +700,8 @@ impl Store {
             }
             state.sync_deletes.push_back(now);
         }
+        // Its sessions stay until they expire: a resume checks the link first (404).
         let removed = state.links.remove(&id);
-        state.sessions.retain(|_, s| s.link != id);
         state.drop_data(id);
         if asynchronous {
             self.inner.webhooks.emit(
