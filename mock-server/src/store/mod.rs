@@ -70,7 +70,9 @@ struct Tenant {
 
 #[derive(Debug, Default)]
 struct TenantState {
-    links: HashMap<Uuid, Link>,
+    /// Boxed: growing the map then moves pointers, not whole links (a rehash of hundreds of
+    /// thousands of links under the lock showed as a latency spike).
+    links: HashMap<Uuid, Box<Link>>,
     sessions: HashMap<String, MfaSession>,
     /// Session expiries in order, for sweeping.
     expiries: std::collections::BTreeSet<(DateTime<Utc>, String)>,
@@ -89,11 +91,14 @@ struct TenantState {
 
 impl TenantState {
     fn link(&self, id: Uuid) -> Result<&Link, Error> {
-        self.links.get(&id).ok_or(Error::NotFound)
+        self.links.get(&id).map(|l| &**l).ok_or(Error::NotFound)
     }
 
     fn link_mut(&mut self, id: Uuid) -> Result<&mut Link, Error> {
-        self.links.get_mut(&id).ok_or(Error::NotFound)
+        self.links
+            .get_mut(&id)
+            .map(|l| &mut **l)
+            .ok_or(Error::NotFound)
     }
 
     /// Stores freshly fetched owners of a link, replacing what it had.
@@ -424,7 +429,7 @@ impl Store {
         state.next_seq += 1;
         let link = request.into_link(Uuid::new_v4(), user, now, status, seq);
         let id = link.id;
-        state.links.insert(id, link.clone());
+        state.links.insert(id, Box::new(link.clone()));
         if needs_token {
             state.unconfirmed.insert((now, id));
             return Err(Error::TokenRequired(self.open_session(&mut state, id)));
@@ -602,7 +607,7 @@ impl Store {
     pub fn list_links(&self, tenant: TenantId, params: &Params) -> Result<Vec<Value>, Error> {
         let filters = params.compile(&links::filters())?;
         let state = self.state(tenant);
-        let mut links: Vec<&Link> = state.links.values().collect();
+        let mut links: Vec<&Link> = state.links.values().map(|l| &**l).collect();
         links.sort_by_key(|l| std::cmp::Reverse(l.seq));
         Ok(links
             .into_iter()
@@ -857,9 +862,9 @@ impl Store {
             .get("link")
             .and_then(|l| Uuid::try_parse(l.trim()).ok())
         {
-            return state.links.get(&id).into_iter().collect();
+            return state.links.get(&id).map(|l| &**l).into_iter().collect();
         }
-        let mut links: Vec<&Link> = state.links.values().collect();
+        let mut links: Vec<&Link> = state.links.values().map(|l| &**l).collect();
         links.sort_by_key(|l| std::cmp::Reverse(l.seq));
         links
     }
