@@ -17,6 +17,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::error::{ApiError, HEADERS_LIMIT, URI_LIMIT, render};
 use super::requests::{Entry, redact_query};
+use crate::store::fields::python_type;
 use crate::store::{Error, Params, TenantId};
 
 /// The id of this request: 32 hex in error bodies, hyphenated where Belvo shows a UUID.
@@ -192,18 +193,6 @@ impl FromRequestParts<AppState> for Origin {
 /// required, as DRF does); anything else must be JSON and an object.
 #[derive(Clone, Debug, Default)]
 pub struct JsonObject(pub Map<String, Value>);
-
-fn python_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;

@@ -38,7 +38,7 @@ impl Text {
 }
 
 /// Python's name for a JSON value's type, as DRF puts it in messages.
-fn python_type(value: &Value) -> &'static str {
+pub fn python_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",

@@ -563,6 +563,35 @@ impl Store {
         }
     }
 
+    /// Checks a resume's session and token; a good token uses the session up. No token: the
+    /// institution still waits for one, on the same session (428 again). A wrong token
+    /// leaves the session usable until it expires.
+    fn use_session(
+        state: &mut TenantState,
+        request: &Resume,
+        now: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let session = state
+            .sessions
+            .get(&request.session)
+            .filter(|s| s.link == request.link && s.expires_at > now)
+            .cloned()
+            .ok_or(Error::SessionExpired)?;
+        match request.token.as_deref() {
+            None => Err(Error::TokenRequired(MfaChallenge {
+                session: request.session.clone(),
+                expiry: (session.expires_at - now).num_seconds().max(0) as u64,
+                link: request.link,
+                challenge: session.challenge,
+            })),
+            Some(WRONG_TOKEN) => Err(Error::Login(LoginFailure::InvalidCredentials)),
+            Some(_) => {
+                state.sessions.remove(&request.session);
+                Ok(())
+            }
+        }
+    }
+
     /// `PATCH /api/links/`: completes a login paused by a 428.
     pub fn resume_link(
         &self,
@@ -574,33 +603,14 @@ impl Store {
         let now = self.inner.clock.now();
         let mut state = self.state(tenant);
         state.link(request.link)?;
-        let session = state
-            .sessions
-            .get(&request.session)
-            .filter(|s| s.link == request.link && s.expires_at > now)
-            .cloned()
-            .ok_or(Error::SessionExpired)?;
-        match request.token.as_deref() {
-            // No token: the institution still waits for one, on the same session.
-            None => Err(Error::TokenRequired(MfaChallenge {
-                session: request.session,
-                expiry: (session.expires_at - now).num_seconds().max(0) as u64,
-                link: request.link,
-                challenge: session.challenge,
-            })),
-            // A wrong token leaves the session usable until it expires.
-            Some(WRONG_TOKEN) => Err(Error::Login(LoginFailure::InvalidCredentials)),
-            Some(_) => {
-                state.sessions.remove(&request.session);
-                let link = state.link_mut(request.link)?;
-                link.status = LinkStatus::Valid;
-                link.last_accessed_at = Some(now);
-                let link = link.clone();
-                self.fetch(&mut state, &link, &link.fetch_resources, now);
-                self.announce_update(tenant, &state, &link, &link.fetch_resources, request_id);
-                Ok(link)
-            }
-        }
+        Self::use_session(&mut state, &request, now)?;
+        let link = state.link_mut(request.link)?;
+        link.status = LinkStatus::Valid;
+        link.last_accessed_at = Some(now);
+        let link = link.clone();
+        self.fetch(&mut state, &link, &link.fetch_resources, now);
+        self.announce_update(tenant, &state, &link, &link.fetch_resources, request_id);
+        Ok(link)
     }
 
     /// `GET /api/links/`: the tenant's links passing the filters, newest first.
@@ -993,26 +1003,9 @@ impl Store {
         let now = self.inner.clock.now();
         let mut state = self.state(tenant);
         let link = Self::data_link(&state, request.link)?;
-        let session = state
-            .sessions
-            .get(&request.session)
-            .filter(|s| s.link == request.link && s.expires_at > now)
-            .cloned()
-            .ok_or(Error::SessionExpired)?;
-        match request.token.as_deref() {
-            None => Err(Error::TokenRequired(MfaChallenge {
-                session: request.session,
-                expiry: (session.expires_at - now).num_seconds().max(0) as u64,
-                link: request.link,
-                challenge: session.challenge,
-            })),
-            Some(WRONG_TOKEN) => Err(Error::Login(LoginFailure::InvalidCredentials)),
-            Some(_) => {
-                state.sessions.remove(&request.session);
-                let owners = self.fetch_owners(&mut state, &link, save)?;
-                Ok((owners, save))
-            }
-        }
+        Self::use_session(&mut state, &request, now)?;
+        let owners = self.fetch_owners(&mut state, &link, save)?;
+        Ok((owners, save))
     }
 
     /// `POST /api/br/employments/`: employments overlapping `date_from..date_to` (all when
