@@ -18,7 +18,9 @@ pub const LIMIT: usize = 1000;
 /// Query parameters whose values are never journaled.
 const SECRET_PARAMS: &[&str] = &["password", "password2", "token", "session", "secret"];
 
-#[derive(Clone, Debug)]
+/// One journaled request. `query` is raw: [`Entry::to_json`] and `Debug` redact it, and
+/// nothing else reads it.
+#[derive(Clone)]
 pub struct Entry {
     pub method: String,
     pub path: String,
@@ -29,12 +31,23 @@ pub struct Entry {
     pub latency_ms: f64,
 }
 
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query.as_deref().map(redact_query))
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Entry {
     pub fn to_json(&self) -> Value {
         json!({
             "method": self.method,
             "path": self.path,
-            "query": self.query,
+            "query": self.query.as_deref().map(redact_query),
             "status": self.status,
             "request_id": self.request_id.simple().to_string(),
             "at": format_timestamp(self.at),
