@@ -157,6 +157,10 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
+    /// Keep links, sessions, data, webhooks and the clock in an SQLite database in this folder (survives restarts).
+    #[arg(long, env = "BELVO_MOCK_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
     /// Seconds a connection has to send a request's headers (idle connections are closed).
     #[arg(long, env = "BELVO_MOCK_HEADER_READ_TIMEOUT", default_value_t = 10.0, value_parser = seconds)]
     pub header_read_timeout: f64,
@@ -202,6 +206,7 @@ impl ServeArgs {
                 header_read_timeout: Duration::from_secs_f64(self.header_read_timeout.max(0.001)),
                 ..crate::server::Limits::default()
             },
+            data_dir: self.data_dir.clone(),
         }
     }
 }

@@ -100,6 +100,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Connection limits.
     pub limits: crate::server::Limits,
+    /// Keep state in an SQLite database in this folder; `None`: in memory only.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -117,6 +119,7 @@ impl Default for Config {
             webhooks: crate::webhooks::Settings::default(),
             shutdown_grace: Duration::from_secs(5),
             limits: crate::server::Limits::default(),
+            data_dir: None,
         }
     }
 }

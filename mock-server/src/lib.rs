@@ -50,8 +50,7 @@ pub async fn run(
 
 /// The store for `config`, with its override files loaded and checked.
 fn build_store(config: &Config) -> io::Result<Store> {
-    Store::from_config(config)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+    Store::from_config(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 async fn serve(
@@ -158,7 +157,7 @@ impl MockServer {
 
     /// Moves the virtual clock forward: MFA sessions expire, cooldowns end.
     pub fn advance_clock(&self, by: Duration) {
-        self.store.clock().advance(by);
+        self.store.advance_clock(by);
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and returns once the

@@ -117,6 +117,13 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
         },
         None => None,
     };
+    // The same for the database: a damaged or newer file stops start-up before anything else.
+    if let Some(dir) = &config.data_dir
+        && let Err(e) = mock_server::store::durable::Durable::open(dir)
+    {
+        eprintln!("mock-server: cannot use --data-dir, not starting: {e}");
+        return ExitCode::FAILURE;
+    }
     let base = format!("http://{address}");
     let key = &config.keys[0];
     println!(
@@ -138,6 +145,13 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
     match &overrides {
         Some((dir, n)) => println!("  fixtures: {n} override file(s) from {}", dir.display()),
         None => println!("  fixtures: none (generated data only)"),
+    }
+    match &config.data_dir {
+        Some(dir) => println!(
+            "  state: {} (survives restarts)",
+            dir.join(mock_server::store::durable::FILE_NAME).display()
+        ),
+        None => println!("  state: in memory (use --data-dir to keep it across restarts)"),
     }
     match &config.webhook_url {
         Some(url) => println!(

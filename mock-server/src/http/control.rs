@@ -111,9 +111,6 @@ pub async fn advance_clock(
     let seconds = fields.number_at_least("seconds", true, 0.0);
     fields.finish()?;
     let seconds = seconds.unwrap_or(0.0).min(1e12);
-    state
-        .store
-        .clock()
-        .advance(Duration::from_secs_f64(seconds));
+    state.store.advance_clock(Duration::from_secs_f64(seconds));
     Ok(clock_body(&state).into_response())
 }

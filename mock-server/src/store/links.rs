@@ -129,6 +129,86 @@ impl Link {
     }
 }
 
+/// A link as the durable store keeps it (every field, the private ones included).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LinkRow {
+    id: Uuid,
+    access_mode: String,
+    last_accessed_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    external_id: Option<String>,
+    institution_user_id: String,
+    status: String,
+    created_by: Uuid,
+    refresh_rate: Option<String>,
+    credentials_storage: String,
+    fetch_resources: Vec<String>,
+    stale_in: String,
+    cpf: String,
+    scenario: Option<String>,
+    last_refresh_at: Option<DateTime<Utc>>,
+    seq: u64,
+}
+
+impl Link {
+    /// The row the durable store writes.
+    pub fn to_row(&self) -> String {
+        let row = LinkRow {
+            id: self.id,
+            access_mode: self.access_mode.as_str().to_owned(),
+            last_accessed_at: self.last_accessed_at,
+            created_at: self.created_at,
+            external_id: self.external_id.clone(),
+            institution_user_id: self.institution_user_id.clone(),
+            status: self.status.as_str().to_owned(),
+            created_by: self.created_by,
+            refresh_rate: self.refresh_rate.map(str::to_owned),
+            credentials_storage: self.credentials_storage.clone(),
+            fetch_resources: self.fetch_resources.clone(),
+            stale_in: self.stale_in.clone(),
+            cpf: self.cpf.clone(),
+            scenario: self.scenario.map(|s| s.name().to_owned()),
+            last_refresh_at: self.last_refresh_at,
+            seq: self.seq,
+        };
+        serde_json::to_string(&row).unwrap_or_default()
+    }
+
+    /// A link read back from its row; `None` for a row this build cannot understand.
+    pub fn from_row(text: &str) -> Option<Self> {
+        let row: LinkRow = serde_json::from_str(text).ok()?;
+        let status = [
+            LinkStatus::Valid,
+            LinkStatus::Invalid,
+            LinkStatus::Unconfirmed,
+            LinkStatus::TokenRequired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == row.status)?;
+        Some(Self {
+            id: row.id,
+            institution: institutions::INSS,
+            access_mode: AccessMode::parse(&row.access_mode),
+            last_accessed_at: row.last_accessed_at,
+            created_at: row.created_at,
+            external_id: row.external_id,
+            institution_user_id: row.institution_user_id,
+            status,
+            created_by: row.created_by,
+            refresh_rate: row
+                .refresh_rate
+                .and_then(|r| REFRESH_RATES.iter().find(|k| **k == r).copied()),
+            credentials_storage: row.credentials_storage,
+            fetch_resources: row.fetch_resources,
+            stale_in: row.stale_in,
+            cpf: row.cpf,
+            scenario: row.scenario.as_deref().and_then(Scenario::from_name),
+            last_refresh_at: row.last_refresh_at,
+            seq: row.seq,
+        })
+    }
+}
+
 /// Belvo's 44-character per-user id: stable for a CPF at an institution.
 pub fn institution_user_id(institution: &str, cpf: &str) -> String {
     let digest = Sha256::digest(format!("{institution}:{cpf}").as_bytes());

@@ -4,6 +4,7 @@
 //! [`Error`] back. Each tenant's state sits behind its own std `Mutex`, held only for the
 //! duration of one synchronous method (never across an `.await`).
 
+pub mod durable;
 pub mod error;
 pub mod fields;
 pub mod institutions;
@@ -50,10 +51,19 @@ impl TenantId {
     pub(crate) fn for_tests(index: usize) -> Self {
         Self(index)
     }
+
+    /// The tenant at this position of the configured key pairs.
+    pub(crate) fn from_index(index: usize) -> Self {
+        Self(index)
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
 }
 
 /// An MFA session opened by a 428, waiting for `PATCH /api/links/`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct MfaSession {
     link: Uuid,
     expires_at: DateTime<Utc>,
@@ -158,9 +168,9 @@ impl TenantState {
     /// Forgets links still unconfirmed `ttl` after they were created: their MFA session
     /// has expired by then (`ttl` is at least the session expiry), so nobody can complete
     /// them. Only the old entries of an ordered index are visited.
-    fn sweep_unconfirmed(&mut self, now: DateTime<Utc>, ttl: chrono::Duration) -> usize {
+    fn sweep_unconfirmed(&mut self, now: DateTime<Utc>, ttl: chrono::Duration) -> Vec<Uuid> {
         let cutoff = now - ttl;
-        let mut forgotten = 0;
+        let mut forgotten = Vec::new();
         while let Some(first) = self.unconfirmed.first() {
             if first.0 >= cutoff {
                 break;
@@ -175,7 +185,7 @@ impl TenantState {
             {
                 self.links.remove(&id);
                 self.drop_data(id);
-                forgotten += 1;
+                forgotten.push(id);
             }
         }
         forgotten
@@ -199,6 +209,8 @@ struct Inner {
     /// People generated lately, by (CPF, day, no-data): rendering a link's records again
     /// does not regenerate them.
     people: Mutex<HashMap<(String, chrono::NaiveDate, bool), Arc<Person>>>,
+    /// The database under `--data-dir`, written through on every change.
+    durable: Option<durable::Durable>,
 }
 
 /// People kept in the cache before it starts over.
@@ -217,9 +229,9 @@ pub fn hex_id() -> String {
 impl Store {
     /// The store `config` describes: override files loaded and checked, a fresh clock and
     /// webhook journal.
-    pub fn from_config(config: &Config) -> Result<Self, crate::fixtures::OverrideError> {
+    pub fn from_config(config: &Config) -> Result<Self, String> {
         let overrides = match &config.fixtures {
-            Some(dir) => crate::fixtures::Overrides::load(dir)?,
+            Some(dir) => crate::fixtures::Overrides::load(dir).map_err(|e| e.to_string())?,
             None => crate::fixtures::Overrides::default(),
         };
         let generator = Generator::new(config.seed, config.salary_months, overrides);
@@ -232,7 +244,169 @@ impl Store {
                 authorization: config.webhook_authorization.clone(),
             },
         );
-        Ok(Self::new(config, clock, generator, journal))
+        let Some(dir) = &config.data_dir else {
+            return Ok(Self::new(config, clock, generator, journal));
+        };
+        let db = durable::Durable::open(dir).map_err(|e| e.to_string())?;
+        let mut store = Self::new(config, clock, generator, journal);
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.durable = Some(db.clone());
+        }
+        let names: Vec<String> = store
+            .inner
+            .tenants
+            .iter()
+            .map(|t| t.key.id.clone())
+            .collect();
+        store
+            .inner
+            .webhooks
+            .attach(db.clone(), names)
+            .map_err(|e| e.to_string())?;
+        store.restore(&db).map_err(|e| e.to_string())?;
+        Ok(store)
+    }
+
+    /// Reads the database back into memory: the clock offset, every tenant's links, live
+    /// sessions and fetched data (webhooks are restored by the journal).
+    fn restore(&self, db: &durable::Durable) -> Result<(), durable::DurableError> {
+        if let Some(offset) = db
+            .meta("clock_offset_micros")?
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            self.inner
+                .clock
+                .advance(std::time::Duration::from_micros(offset));
+        }
+        let tenant_of = |name: &str| {
+            self.inner
+                .tenants
+                .iter()
+                .position(|t| t.key.id == name)
+                .map(TenantId)
+        };
+        for (tenant, _, body) in db.load(durable::Table::Links)? {
+            let (Some(t), Some(link)) = (tenant_of(&tenant), Link::from_row(&body)) else {
+                continue;
+            };
+            let mut state = self.state(t);
+            state.next_seq = state.next_seq.max(link.seq + 1);
+            if link.status == LinkStatus::Unconfirmed {
+                state.unconfirmed.insert((link.created_at, link.id));
+            }
+            state.links.insert(link.id, Box::new(link));
+        }
+        for (tenant, key, body) in db.load(durable::Table::LinkData)? {
+            let (Some(t), Ok(link), Ok(data)) = (
+                tenant_of(&tenant),
+                Uuid::try_parse(&key),
+                serde_json::from_str::<LinkData>(&body),
+            ) else {
+                continue;
+            };
+            let mut state = self.state(t);
+            for id in data
+                .owners
+                .iter()
+                .flatten()
+                .chain(data.employments.iter().flatten())
+                .map(|f| f.id)
+            {
+                state.record_links.insert(id, link);
+            }
+            state.data.insert(link, data);
+        }
+        let now = self.inner.clock.now();
+        for (tenant, key, body) in db.load(durable::Table::Sessions)? {
+            let (Some(t), Ok(session)) = (
+                tenant_of(&tenant),
+                serde_json::from_str::<MfaSession>(&body),
+            ) else {
+                continue;
+            };
+            if session.expires_at > now {
+                let mut state = self.state(t);
+                state.expiries.insert((session.expires_at, key.clone()));
+                state.sessions.insert(key, session);
+            } else {
+                db.delete(durable::Table::Sessions, &tenant, &key)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn tenant_name(&self, tenant: TenantId) -> String {
+        self.inner.tenants[tenant.0].key.id.clone()
+    }
+
+    /// Writes a link and its fetched data as they are now (rows deleted when gone), before
+    /// the request that changed them is answered.
+    fn save_link(&self, tenant: TenantId, state: &TenantState, id: Uuid) -> Result<(), Error> {
+        let Some(db) = &self.inner.durable else {
+            return Ok(());
+        };
+        let name = self.tenant_name(tenant);
+        let key = id.to_string();
+        let link_write = match state.links.get(&id) {
+            Some(link) => durable::Write::Put(
+                durable::Table::Links,
+                name.clone(),
+                key.clone(),
+                link.to_row(),
+            ),
+            None => durable::Write::Delete(durable::Table::Links, name.clone(), key.clone()),
+        };
+        let data_write = match state.data.get(&id) {
+            Some(data) => durable::Write::Put(
+                durable::Table::LinkData,
+                name,
+                key,
+                serde_json::to_string(data).unwrap_or_default(),
+            ),
+            None => durable::Write::Delete(durable::Table::LinkData, name, key),
+        };
+        let writes = [link_write, data_write];
+        db.batch(&writes).map_err(Self::write_failed)
+    }
+
+    /// Writes (or deletes) one MFA session.
+    fn save_session(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        session: Option<&MfaSession>,
+    ) -> Result<(), Error> {
+        let Some(db) = &self.inner.durable else {
+            return Ok(());
+        };
+        let name = self.tenant_name(tenant);
+        let result = match session {
+            Some(s) => db.put(
+                durable::Table::Sessions,
+                &name,
+                id,
+                &serde_json::to_string(s).unwrap_or_default(),
+            ),
+            None => db.delete(durable::Table::Sessions, &name, id),
+        };
+        result.map_err(Self::write_failed)
+    }
+
+    /// A change that cannot be made durable is not acknowledged: 500 unexpected_error.
+    fn write_failed(e: durable::DurableError) -> Error {
+        tracing::error!("cannot write to the data directory: {e}");
+        Error::Unexpected
+    }
+
+    /// Moves the virtual clock forward (and remembers the offset across restarts).
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.inner.clock.advance(by);
+        if let Some(db) = &self.inner.durable {
+            let offset = self.inner.clock.offset().as_micros().to_string();
+            if let Err(e) = db.put_meta("clock_offset_micros", &offset) {
+                tracing::error!("cannot write the clock offset: {e}");
+            }
+        }
     }
 
     pub fn new(config: &Config, clock: Clock, generator: Generator, webhooks: Journal) -> Self {
@@ -261,6 +435,7 @@ impl Store {
                 generator,
                 webhooks,
                 people: Mutex::new(HashMap::new()),
+                durable: None,
             }),
         }
     }
@@ -354,7 +529,13 @@ impl Store {
             state.sweep_sessions(now);
             let ttl =
                 chrono::Duration::seconds(UNCONFIRMED_TTL_SECS).max(self.inner.session_expiry);
-            forgotten += state.sweep_unconfirmed(now, ttl);
+            let gone = state.sweep_unconfirmed(now, ttl);
+            for id in &gone {
+                if let Err(e) = self.save_link(TenantId(index), &state, *id) {
+                    tracing::error!("cannot forget link {id} in the data directory: {e}");
+                }
+            }
+            forgotten += gone.len();
         }
         forgotten
     }
@@ -362,6 +543,11 @@ impl Store {
     /// Forgets every link and session of one tenant.
     pub fn reset(&self, tenant: TenantId) {
         *self.state(tenant) = TenantState::default();
+        if let Some(db) = &self.inner.durable
+            && let Err(e) = db.delete_tenant(&self.tenant_name(tenant))
+        {
+            tracing::error!("cannot reset the data directory: {e}");
+        }
         self.inner.webhooks.reset(tenant);
     }
 
@@ -372,7 +558,12 @@ impl Store {
         }
     }
 
-    fn open_session(&self, state: &mut TenantState, link: Uuid) -> MfaChallenge {
+    fn open_session(
+        &self,
+        tenant: TenantId,
+        state: &mut TenantState,
+        link: Uuid,
+    ) -> Result<MfaChallenge, Error> {
         let now = self.inner.clock.now();
         state.sweep_sessions(now);
         let session = hex_id();
@@ -391,12 +582,13 @@ impl Store {
             },
         );
         state.expiries.insert((expires_at, session.clone()));
-        MfaChallenge {
+        self.save_session(tenant, &session, state.sessions.get(&session))?;
+        Ok(MfaChallenge {
             session,
             expiry: self.inner.session_expiry.num_seconds().max(0) as u64,
             link,
             challenge,
-        }
+        })
     }
 
     /// `POST /api/links/`: validates, logs in (scenarios), then either stores a `valid` link or
@@ -432,9 +624,13 @@ impl Store {
         state.links.insert(id, Box::new(link.clone()));
         if needs_token {
             state.unconfirmed.insert((now, id));
-            return Err(Error::TokenRequired(self.open_session(&mut state, id)));
+            self.save_link(tenant, &state, id)?;
+            return Err(Error::TokenRequired(
+                self.open_session(tenant, &mut state, id)?,
+            ));
         }
         self.fetch(&mut state, &link, &link.fetch_resources, now);
+        self.save_link(tenant, &state, id)?;
         self.announce_update(tenant, &state, &link, &link.fetch_resources, request_id);
         Ok(link)
     }
@@ -567,6 +763,8 @@ impl Store {
     /// institution still waits for one, on the same session (428 again). A wrong token
     /// leaves the session usable until it expires.
     fn use_session(
+        &self,
+        tenant: TenantId,
         state: &mut TenantState,
         request: &Resume,
         now: DateTime<Utc>,
@@ -587,7 +785,7 @@ impl Store {
             Some(WRONG_TOKEN) => Err(Error::Login(LoginFailure::InvalidCredentials)),
             Some(_) => {
                 state.sessions.remove(&request.session);
-                Ok(())
+                self.save_session(tenant, &request.session, None)
             }
         }
     }
@@ -603,12 +801,13 @@ impl Store {
         let now = self.inner.clock.now();
         let mut state = self.state(tenant);
         state.link(request.link)?;
-        Self::use_session(&mut state, &request, now)?;
+        self.use_session(tenant, &mut state, &request, now)?;
         let link = state.link_mut(request.link)?;
         link.status = LinkStatus::Valid;
         link.last_accessed_at = Some(now);
         let link = link.clone();
         self.fetch(&mut state, &link, &link.fetch_resources, now);
+        self.save_link(tenant, &state, link.id)?;
         self.announce_update(tenant, &state, &link, &link.fetch_resources, request_id);
         Ok(link)
     }
@@ -650,6 +849,7 @@ impl Store {
         let mut changed = link.clone();
         options.apply(&mut changed)?;
         *link = changed.clone();
+        self.save_link(tenant, &state, id)?;
         Ok(changed)
     }
 
@@ -673,12 +873,16 @@ impl Store {
         let link = state.link_mut(id)?;
         link.scenario = scenario.or_else(|| self.inner.generator.scenario(&link.cpf));
         if self.needs_token(link.scenario) {
-            return Err(Error::TokenRequired(self.open_session(&mut state, id)));
+            self.save_link(tenant, &state, id)?;
+            return Err(Error::TokenRequired(
+                self.open_session(tenant, &mut state, id)?,
+            ));
         }
         link.status = LinkStatus::Valid;
         link.last_accessed_at = Some(now);
         let link = link.clone();
         self.fetch(&mut state, &link, &link.fetch_resources, now);
+        self.save_link(tenant, &state, link.id)?;
         self.announce_update(tenant, &state, &link, &link.fetch_resources, request_id);
         Ok(link)
     }
@@ -718,6 +922,7 @@ impl Store {
         // Its sessions stay until they expire: a resume checks the link first (404).
         let removed = state.links.remove(&id);
         state.drop_data(id);
+        self.save_link(tenant, &state, id)?;
         if asynchronous {
             self.inner.webhooks.emit(
                 tenant,
@@ -781,12 +986,15 @@ impl Store {
                 external_id: link.external_id.clone(),
                 data: json!({"error_code": code, "error_message": message, "status": error.status()}),
             };
+            let id = link.id;
+            self.save_link(tenant, &state, id)?;
             self.inner.webhooks.emit(tenant, event);
             return Ok(resources);
         }
         link.last_accessed_at = Some(now);
         let link = link.clone();
         self.fetch(&mut state, &link, &resources, now);
+        self.save_link(tenant, &state, link.id)?;
         self.announce_update(tenant, &state, &link, &resources, request_id);
         Ok(resources)
     }
@@ -803,7 +1011,9 @@ impl Store {
         let mut state = self.state(tenant);
         let link = state.link_mut(id)?;
         link.scenario = scenario;
-        Ok(link.clone())
+        let link = link.clone();
+        self.save_link(tenant, &state, id)?;
+        Ok(link)
     }
 
     /// The link a data request names, usable for data: unconfirmed links are refused.
@@ -926,6 +1136,7 @@ impl Store {
         }
         state.record_links.remove(&id);
         state.version += 1;
+        self.save_link(tenant, &state, link)?;
         Ok(())
     }
 
@@ -943,12 +1154,14 @@ impl Store {
         }
         state.record_links.remove(&id);
         state.version += 1;
+        self.save_link(tenant, &state, link)?;
         Ok(())
     }
 
     /// Owners fetched now for a usable link; stored when `save` is set.
     fn fetch_owners(
         &self,
+        tenant: TenantId,
         state: &mut TenantState,
         link: &Link,
         save: bool,
@@ -961,6 +1174,7 @@ impl Store {
             .collect();
         if save {
             state.store_owners(link.id, fetched);
+            self.save_link(tenant, state, link.id)?;
         }
         Ok(rendered)
     }
@@ -981,11 +1195,13 @@ impl Store {
         match request.token.as_deref() {
             Some(WRONG_TOKEN) => return Err(Error::Login(LoginFailure::InvalidCredentials)),
             None if self.needs_token(link.scenario) => {
-                return Err(Error::TokenRequired(self.open_session(&mut state, link.id)));
+                return Err(Error::TokenRequired(
+                    self.open_session(tenant, &mut state, link.id)?,
+                ));
             }
             _ => {}
         }
-        let owners = self.fetch_owners(&mut state, &link, request.save_data)?;
+        let owners = self.fetch_owners(tenant, &mut state, &link, request.save_data)?;
         Ok((owners, request.save_data))
     }
 
@@ -1003,8 +1219,8 @@ impl Store {
         let now = self.inner.clock.now();
         let mut state = self.state(tenant);
         let link = Self::data_link(&state, request.link)?;
-        Self::use_session(&mut state, &request, now)?;
-        let owners = self.fetch_owners(&mut state, &link, save)?;
+        self.use_session(tenant, &mut state, &request, now)?;
+        let owners = self.fetch_owners(tenant, &mut state, &link, save)?;
         Ok((owners, save))
     }
 
@@ -1037,6 +1253,7 @@ impl Store {
         let total = rendered.len();
         if request.save_data {
             state.store_employments(link.id, fetched);
+            self.save_link(tenant, &state, link.id)?;
         }
         if asynchronous {
             // The 202's caller learns of the result by webhook, with the same request id.

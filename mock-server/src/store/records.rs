@@ -84,7 +84,7 @@ impl EmploymentRecord {
 /// One stored record: which item of the person it is, its id and when it was collected.
 /// The content is regenerated from (seed, CPF, collection day) when rendered, so a link's
 /// data costs a few dozen bytes however long the salary history is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fetched {
     pub index: usize,
     pub id: Uuid,
@@ -92,7 +92,7 @@ pub struct Fetched {
 }
 
 /// What has been fetched for one link; `None` means never fetched (an empty list).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct LinkData {
     pub owners: Option<Vec<Fetched>>,
     pub employments: Option<Vec<Fetched>>,

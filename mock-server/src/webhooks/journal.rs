@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::clock::{Clock, format_timestamp};
 use crate::store::TenantId;
+use crate::store::durable::{Durable, DurableError, Table};
 
 /// How deliveries are timed and bounded.
 #[derive(Clone, Debug)]
@@ -45,7 +46,7 @@ impl Default for Settings {
 }
 
 /// Where a tenant's webhooks go.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WebhookConfig {
     pub url: Option<String>,
     pub authorization: Option<String>,
@@ -121,7 +122,7 @@ impl DeliveryStatus {
 }
 
 /// One try at delivering a webhook.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Attempt {
     pub number: u32,
     pub at: DateTime<Utc>,
@@ -228,6 +229,76 @@ struct Inner {
     dispatch: Notify,
     /// Wakes everyone waiting for delivery progress.
     updated: Notify,
+    /// The database under `--data-dir` and the tenants' names in it, once attached.
+    durable: std::sync::OnceLock<(Durable, Vec<String>)>,
+}
+
+/// A delivery as the durable store keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct DeliveryRow {
+    webhook_id: String,
+    link_id: Uuid,
+    webhook_type: String,
+    webhook_code: String,
+    payload: Value,
+    status: String,
+    attempts: Vec<Attempt>,
+    created_at: DateTime<Utc>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    round: u32,
+    seq: u64,
+}
+
+/// The `&'static` names a stored row may carry.
+fn known(name: &str) -> Option<&'static str> {
+    [
+        "OWNERS",
+        "EMPLOYMENTS",
+        "LINK",
+        "historical_update",
+        "invalid_credentials",
+        "link_deleted",
+    ]
+    .into_iter()
+    .find(|k| *k == name)
+}
+
+impl Delivery {
+    fn to_row(&self) -> String {
+        let row = DeliveryRow {
+            webhook_id: self.webhook_id.clone(),
+            link_id: self.link_id,
+            webhook_type: self.webhook_type.to_owned(),
+            webhook_code: self.webhook_code.to_owned(),
+            payload: self.payload.clone(),
+            status: self.status.as_str().to_owned(),
+            attempts: self.attempts.clone(),
+            created_at: self.created_at,
+            next_attempt_at: self.next_attempt_at,
+            round: self.round,
+            seq: self.seq,
+        };
+        serde_json::to_string(&row).unwrap_or_default()
+    }
+
+    fn from_row(tenant: TenantId, text: &str) -> Option<Self> {
+        let row: DeliveryRow = serde_json::from_str(text).ok()?;
+        Some(Self {
+            webhook_id: row.webhook_id,
+            tenant,
+            link_id: row.link_id,
+            webhook_type: known(&row.webhook_type)?,
+            webhook_code: known(&row.webhook_code)?,
+            payload: row.payload,
+            status: DeliveryStatus::parse(&row.status)?,
+            attempts: row.attempts,
+            created_at: row.created_at,
+            next_attempt_at: row.next_attempt_at,
+            in_flight: false,
+            round: row.round,
+            seq: row.seq,
+        })
+    }
 }
 
 impl Journal {
@@ -241,7 +312,72 @@ impl Journal {
                 initial,
                 dispatch: Notify::new(),
                 updated: Notify::new(),
+                durable: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// Makes the journal durable: restores the configs and deliveries stored in `db` (pending
+    /// ones resume with their schedule; one that was in flight when the process died is sent
+    /// again, at least once) and writes every later change through.
+    pub fn attach(&self, db: Durable, tenants: Vec<String>) -> Result<(), DurableError> {
+        let tenant_of = |name: &str| {
+            tenants
+                .iter()
+                .position(|t| t == name)
+                .map(TenantId::from_index)
+        };
+        let mut state = self.state();
+        for (tenant, _, body) in db.load(Table::WebhookConfigs)? {
+            if let (Some(t), Ok(config)) = (tenant_of(&tenant), serde_json::from_str(&body)) {
+                state.configs.insert(t, config);
+            }
+        }
+        let mut restored: Vec<Delivery> = db
+            .load(Table::Deliveries)?
+            .into_iter()
+            .filter_map(|(tenant, _, body)| Delivery::from_row(tenant_of(&tenant)?, &body))
+            .collect();
+        restored.sort_by_key(|d| d.seq);
+        let now = self.inner.clock.now();
+        for mut delivery in restored {
+            state.next_seq = state.next_seq.max(delivery.seq + 1);
+            if delivery.status == DeliveryStatus::Pending {
+                let due = delivery.next_attempt_at.unwrap_or(now);
+                delivery.next_attempt_at = Some(due);
+                state
+                    .schedule
+                    .insert((due, delivery.seq, delivery.webhook_id.clone()));
+            }
+            state
+                .order
+                .entry(delivery.tenant)
+                .or_default()
+                .push_back(delivery.webhook_id.clone());
+            state
+                .deliveries
+                .insert(delivery.webhook_id.clone(), delivery);
+        }
+        drop(state);
+        self.inner.durable.set((db, tenants)).ok();
+        self.changed();
+        Ok(())
+    }
+
+    /// Writes one delivery as it is now (deleted when gone from the journal).
+    fn save(&self, state: &State, tenant: TenantId, id: &str) {
+        let Some((db, names)) = self.inner.durable.get() else {
+            return;
+        };
+        let Some(name) = names.get(tenant.index()) else {
+            return;
+        };
+        let result = match state.deliveries.get(id) {
+            Some(d) => db.put(Table::Deliveries, name, id, &d.to_row()),
+            None => db.delete(Table::Deliveries, name, id),
+        };
+        if let Err(e) = result {
+            tracing::error!("cannot write webhook {id} to the data directory: {e}");
         }
     }
 
@@ -284,6 +420,17 @@ impl Journal {
     }
 
     pub fn set_config(&self, tenant: TenantId, config: WebhookConfig) {
+        if let Some((db, names)) = self.inner.durable.get()
+            && let Some(name) = names.get(tenant.index())
+            && let Err(e) = db.put(
+                Table::WebhookConfigs,
+                name,
+                "config",
+                &serde_json::to_string(&config).unwrap_or_default(),
+            )
+        {
+            tracing::error!("cannot write the webhook settings: {e}");
+        }
         self.state().configs.insert(tenant, config);
         self.changed();
     }
@@ -347,6 +494,7 @@ impl Journal {
             .entry(tenant)
             .or_default()
             .push_back(webhook_id.clone());
+        self.save(&state, tenant, &webhook_id);
         self.bound(&mut state, tenant);
         drop(state);
         self.changed();
@@ -375,6 +523,12 @@ impl Journal {
             }
             if let Some(id) = order.pop_front() {
                 deliveries.remove(&id);
+                if let Some((db, names)) = self.inner.durable.get()
+                    && let Some(name) = names.get(tenant.index())
+                    && let Err(e) = db.delete(Table::Deliveries, name, &id)
+                {
+                    tracing::error!("cannot forget webhook {id} in the data directory: {e}");
+                }
             }
         }
     }
@@ -420,6 +574,8 @@ impl Journal {
             state.schedule.insert((now, *seq, id.clone()));
             if let Some(d) = state.deliveries.get_mut(id) {
                 d.next_attempt_at = Some(now);
+                let tenant = d.tenant;
+                self.save(&state, tenant, id);
             }
         }
         drop(state);
@@ -443,6 +599,7 @@ impl Journal {
             let entry = (now, delivery.seq, delivery.webhook_id.clone());
             let copy = delivery.clone();
             state.schedule.insert(entry);
+            self.save(&state, tenant, id);
             drop(state);
             self.changed();
             return Some(copy);
@@ -508,6 +665,7 @@ impl Journal {
             let Some(url) = config.url.clone() else {
                 delivery.status = DeliveryStatus::Undeliverable;
                 delivery.next_attempt_at = None;
+                self.save(&state, tenant, &id);
                 continue;
             };
             delivery.in_flight = true;
@@ -572,6 +730,9 @@ impl Journal {
         );
         if let Some((at, seq)) = retry_at {
             state.schedule.insert((at, seq, id.to_owned()));
+        }
+        if let Some(tenant) = state.deliveries.get(id).map(|d| d.tenant) {
+            self.save(&state, tenant, id);
         }
         drop(state);
         if ok {

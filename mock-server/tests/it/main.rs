@@ -4,6 +4,7 @@
 mod cli;
 mod control;
 mod data;
+mod durable;
 mod institutions;
 mod isolation;
 mod links;
