@@ -4,7 +4,8 @@
 //! and RSS holding 100,000 links with their data.
 //!
 //! Run it with `mock-server/benches/load.sh` (installs wrk, builds the release binaries).
-//! `LOAD_SECONDS` and `LOAD_LINKS` shorten a run; `LOAD_ARGS` adds server flags.
+//! `LOAD_SECONDS` and `LOAD_LINKS` shorten a run; `LOAD_ARGS` adds server flags;
+//! `LOAD_DATA_DIR=DIR` runs every server start with its own fresh `--data-dir DIR/<n>`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -56,9 +57,20 @@ fn get_status(host: &str, path: &str, auth: bool) -> Option<u16> {
 /// Starts a server that prints `… http://127.0.0.1:PORT` first, and measures the time from
 /// spawn to its first 200 on `probe`.
 fn start(program: &Path, args: &[&str], probe: &str) -> Server {
+    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    if let Ok(root) = std::env::var("LOAD_DATA_DIR")
+        && program.ends_with("mock-server")
+    {
+        let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = Path::new(&root).join(n.to_string());
+        std::fs::remove_dir_all(&dir).ok();
+        args.push("--data-dir".to_owned());
+        args.push(dir.display().to_string());
+    }
     let started = Instant::now();
     let mut child = Command::new(program)
-        .args(args)
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
