@@ -163,6 +163,7 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
             "  webhooks: no URL yet (events are journaled as undeliverable); set one with --webhook-url or PUT {base}/_mock/webhook"
         ),
     }
+    println!("  dashboard: {base}/_mock/ui/ (sign in with the keys above)");
     println!("Try it:");
     println!(
         "  curl -u '{}:{}' -H 'Content-Type: application/json' \\\n    -d '{{\"institution\":\"inss_br_employment\",\"username\":\"529.982.247-25\",\"password\":\"secret-123\"}}' \\\n    {base}/api/links/",

@@ -81,8 +81,15 @@ pub async fn request_context(
     } else {
         next.run(request).await
     };
-    let response = render(response, id.0);
+    let mut response = render(response, id.0);
     let status = response.status().as_u16();
+    // Browsers ask for the keys only when challenged: the dashboard's pages are.
+    if status == 401 && path.starts_with("/_mock/ui") {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Basic realm=\"belvo-mock\", charset=\"UTF-8\""),
+        );
+    }
     let latency = started.elapsed();
     if let Some(Tenant(tenant)) = tenant {
         state.requests.record(
@@ -187,6 +194,26 @@ impl FromRequestParts<AppState> for Origin {
             .or_else(|| parts.uri.authority().map(|a| a.as_str()))
             .unwrap_or("127.0.0.1");
         Ok(Origin(format!("http://{host}")))
+    }
+}
+
+/// A body as bytes (the dashboard's forms), within the body limit.
+#[derive(Clone, Debug, Default)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(request, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| {
+                if rejection.status().as_u16() == 413 {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadBody
+                }
+            })
     }
 }
 

@@ -13,6 +13,7 @@ pub mod links;
 pub mod owners;
 pub mod pagination;
 pub mod requests;
+pub mod ui;
 pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
@@ -35,6 +36,8 @@ pub struct Shared {
     pub public_url: Option<String>,
     pub requests: requests::RequestJournal,
     pub bodies: cache::BodyCache,
+    /// Per-process secret the dashboard's form tokens derive from.
+    pub csrf_secret: String,
 }
 
 impl std::ops::Deref for AppState {
@@ -51,6 +54,7 @@ impl AppState {
             public_url,
             requests: requests::RequestJournal::default(),
             bodies: cache::BodyCache::default(),
+            csrf_secret: uuid::Uuid::new_v4().simple().to_string(),
         }))
     }
 }
@@ -102,6 +106,17 @@ pub fn cached_json(
         body,
     )
         .into_response())
+}
+
+/// `/_mock/ui` → `/_mock/ui/` (a GET page: the redirect cannot turn a POST into a GET).
+fn ui_redirect() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = axum::http::StatusCode::MOVED_PERMANENTLY.into_response();
+    response.headers_mut().insert(
+        axum::http::header::LOCATION,
+        axum::http::HeaderValue::from_static("/_mock/ui/"),
+    );
+    response
 }
 
 async fn not_found() -> ApiError {
@@ -168,6 +183,19 @@ pub fn router(state: AppState) -> Router {
         post(webhooks::redeliver),
     );
     authed = both(authed, "/_mock/requests", get(control::requests));
+    authed = authed.route("/_mock/ui", get(|| async { ui_redirect() }));
+    authed = authed.route("/_mock/ui/", get(ui::links));
+    authed = both(authed, "/_mock/ui/links/{id}", get(ui::link));
+    authed = both(authed, "/_mock/ui/webhooks", get(ui::webhooks));
+    authed = both(authed, "/_mock/ui/requests", get(ui::requests));
+    authed = both(authed, "/_mock/ui/webhook", post(ui::save_settings));
+    authed = both(authed, "/_mock/ui/webhooks/flush", post(ui::flush));
+    authed = both(
+        authed,
+        "/_mock/ui/webhooks/{id}/redeliver",
+        post(ui::redeliver),
+    );
+    authed = both(authed, "/_mock/ui/clock/advance", post(ui::advance));
     authed = both(
         authed,
         "/_mock/links/{id}/scenario",

@@ -3,6 +3,7 @@
 
 mod cli;
 mod control;
+mod dashboard;
 mod data;
 mod durable;
 mod institutions;

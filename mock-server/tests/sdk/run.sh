@@ -13,8 +13,8 @@ if [ ! -x "$work/venv/bin/python" ]; then
   python3 -m venv "$work/venv"
 fi
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check 'belvo-python==0.39.1'
-if [ ! -d "$work/node/node_modules/belvo" ]; then
-  npm install --silent --no-audit --no-fund --prefix "$work/node" 'belvo@0.28.0' >/dev/null
+if [ ! -d "$work/node/node_modules/belvo" ] || [ ! -d "$work/node/node_modules/playwright-core" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$work/node" 'belvo@0.28.0' 'playwright-core@1' >/dev/null
 fi
 
 cargo build --quiet -p mock-server -p contract-tests
@@ -37,5 +37,8 @@ NODE_PATH="$work/node/node_modules" node "$here/check_node.js" "$base" sdk-check
 # The contract suite against the same binary, over HTTP, with a JUnit report.
 BELVO_SECRET_ID=sdk-check-id BELVO_SECRET_PASSWORD=sdk-check-password \
   ./target/debug/contract-tests --target "$base" --junit "$work/contract-junit.xml" --webhook-timeout 30
-# The two SDK flows and the contract run above are the three checks of this script.
-echo "sdk-check: 3 passed, 0 failed"
+# The dashboard in headless Chromium (Debian's package; .ci/run installs it).
+NODE_PATH="$work/node/node_modules" node "$root/mock-server/tests/ui/dashboard.mjs" \
+  "$base" sdk-check-id sdk-check-password "$work/dashboard.png"
+# The two SDK flows, the contract run and the dashboard above are the four checks of this script.
+echo "sdk-check: 4 passed, 0 failed"
