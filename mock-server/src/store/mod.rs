@@ -1042,18 +1042,7 @@ impl Store {
 
     /// `GET /api/owners/`: stored owners passing the filters (newest link first).
     pub fn list_owners(&self, tenant: TenantId, params: &Params) -> Result<Vec<Value>, Error> {
-        let filters = params.compile(&records::owner_filters())?;
-        let state = self.state(tenant);
-        Self::check_listed_link(&state, params)?;
-        let mut out = Vec::new();
-        for link in Self::listed_links(&state, params) {
-            out.extend(
-                self.owners_json(&state, link)
-                    .into_iter()
-                    .filter(|json| filters.matches(json)),
-            );
-        }
-        Ok(out)
+        self.list_records(tenant, params, &records::owner_filters(), Self::owners_json)
     }
 
     /// `GET /api/br/employments/`: `link` is required.
@@ -1061,13 +1050,29 @@ impl Store {
         if params.get("link").is_none_or(|l| l.trim().is_empty()) {
             return Err(Error::field("link", "required", fields::REQUIRED));
         }
-        let filters = params.compile(&records::employment_filters())?;
+        self.list_records(
+            tenant,
+            params,
+            &records::employment_filters(),
+            Self::employments_json,
+        )
+    }
+
+    /// The records `render` gives for each listed link, passing the filters.
+    fn list_records(
+        &self,
+        tenant: TenantId,
+        params: &Params,
+        filters: &[query::Filter],
+        render: fn(&Self, &TenantState, &Link) -> Vec<Value>,
+    ) -> Result<Vec<Value>, Error> {
+        let filters = params.compile(filters)?;
         let state = self.state(tenant);
         Self::check_listed_link(&state, params)?;
         let mut out = Vec::new();
         for link in Self::listed_links(&state, params) {
             out.extend(
-                self.employments_json(&state, link)
+                render(self, &state, link)
                     .into_iter()
                     .filter(|json| filters.matches(json)),
             );

@@ -1,15 +1,15 @@
 //! `--data-dir`: links, sessions, data, webhooks, settings and the clock survive a restart
 //! and a `kill -9`; a damaged database stops start-up and is left untouched.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mock_server::Config;
 use serde_json::{Value, json};
 
-use crate::support::{Api, Behaviour, Receiver, closed_address};
+use crate::support::{Api, Behaviour, Binary, Receiver, closed_address, spawn_binary};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("belvo-mock-it-{name}-{}", std::process::id()));
@@ -86,52 +86,26 @@ async fn futures_all(api: &Api, id: &str) -> Vec<Value> {
     out
 }
 
-struct Binary {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        self.child.kill().ok();
-        self.child.wait().ok();
-    }
-}
-
 fn start_binary(dir: &Path, hooks: &str) -> Binary {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--log-level",
-            "error",
-            "--mfa",
-            "never",
-        ])
-        .args([
-            "--webhook-delay",
-            "0",
-            "--webhook-backoff",
-            "600",
-            "--webhook-url",
-            hooks,
-        ])
-        .arg("--data-dir")
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped"));
-    let mut first = String::new();
-    lines.read_line(&mut first).ok();
-    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .to_owned();
-    Binary { child, base }
+    let args: Vec<std::ffi::OsString> = [
+        "--log-level",
+        "error",
+        "--mfa",
+        "never",
+        "--webhook-delay",
+        "0",
+        "--webhook-backoff",
+        "600",
+        "--webhook-url",
+        hooks,
+        "--data-dir",
+    ]
+    .iter()
+    .map(Into::into)
+    .chain(std::iter::once(dir.as_os_str().to_owned()))
+    .collect();
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+    spawn_binary(&refs)
 }
 
 async fn webhooks(client: &reqwest::Client, base: &str, status: &str) -> Value {

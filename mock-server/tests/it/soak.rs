@@ -3,15 +3,13 @@
 //! fails half of its requests. Zero 5xx; every webhook ends delivered or failed with its
 //! attempts recorded; resident memory stays flat once warm.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Behaviour, Receiver};
+use crate::support::{Behaviour, Receiver, spawn_binary};
 
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -31,37 +29,24 @@ async fn soak_under_load_with_a_receiver_failing_half_its_requests() {
         .unwrap_or(50);
     let receiver = Receiver::start(Behaviour::Answer(200)).await;
     receiver.fail_every_other();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
-        .args([
-            "--addr",
-            "127.0.0.1:0",
-            "--log-level",
-            "error",
-            "--mfa",
-            "never",
-            "--webhook-delay",
-            "0",
-            "--webhook-retries",
-            "5",
-            "--webhook-backoff",
-            "0.05",
-            "--webhook-url",
-            &receiver.url,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let pid = child.id();
-    let mut lines = BufReader::new(child.stdout.take().expect("piped"));
-    let mut first = String::new();
-    lines.read_line(&mut first).ok();
-    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the URL is printed")
-        .to_owned();
+    let args = [
+        "--log-level",
+        "error",
+        "--mfa",
+        "never",
+        "--webhook-delay",
+        "0",
+        "--webhook-retries",
+        "5",
+        "--webhook-backoff",
+        "0.05",
+        "--webhook-url",
+        &receiver.url,
+    ];
+    let refs: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let server = spawn_binary(&refs);
+    let pid = server.child.id();
+    let base = server.base.clone();
 
     let client = reqwest::Client::new();
     let auth = ("sandbox-secret-id", "sandbox-secret-password");
@@ -142,8 +127,7 @@ async fn soak_under_load_with_a_receiver_failing_half_its_requests() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    child.kill().ok();
-    child.wait().ok();
+    drop(server);
 
     let total = requests.load(Ordering::Relaxed);
     println!("soak: {total} requests in {seconds} s, RSS samples (s, KiB): {samples:?}");

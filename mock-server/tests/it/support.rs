@@ -593,3 +593,39 @@ pub async fn closed_address() -> std::net::SocketAddr {
         .expect("a loopback port");
     listener.local_addr().expect("bound")
 }
+
+/// The mock-server binary running on a free port (killed, SIGKILL, when dropped).
+pub struct Binary {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// Starts the binary with `--addr 127.0.0.1:0` and `args`; reads the URL from its first line
+/// and keeps draining its output (a closed pipe would kill it at its next line).
+pub fn spawn_binary(args: &[&std::ffi::OsStr]) -> Binary {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mock-server"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut first = String::new();
+    lines.read_line(&mut first).ok();
+    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {first:?}"))
+        .to_owned();
+    Binary { child, base }
+}
