@@ -97,7 +97,10 @@ try {
   assert.ok((await page.locator('#requests tr').count()) >= 3, 'the journal lists the link requests');
 } finally {
   await browser.close();
+  // The fake keeps its webhook connections alive; do not wait for them to time out.
+  receiver.closeAllConnections();
   receiver.close();
 }
 assert.deepEqual(errors, [], 'no console error');
 console.log(`dashboard: browser flow OK (screenshot ${screenshot})`);
+process.exit(0);
