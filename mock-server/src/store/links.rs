@@ -524,17 +524,7 @@ pub fn filters() -> Vec<Filter> {
         Filter::choice_in("status__in", &["status"], STATUSES),
         Filter::uuid_not_in("created_by__not_in", &["created_by"]),
     ];
-    filters.extend(Filter::dates(
-        [
-            "created_at",
-            "created_at__gt",
-            "created_at__gte",
-            "created_at__lt",
-            "created_at__lte",
-            "created_at__range",
-        ],
-        &["created_at"],
-    ));
+    filters.extend(Filter::created_at());
     filters
 }
 

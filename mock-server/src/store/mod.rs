@@ -1102,21 +1102,33 @@ impl Store {
 
     /// `GET /api/owners/{id}/`.
     pub fn owner(&self, tenant: TenantId, id: &str) -> Result<Value, Error> {
-        let state = self.state(tenant);
-        let link_id = Self::record_link(&state, id)?;
-        let id = parse_id(id)?;
-        let link = state.link(link_id)?;
-        state
-            .data
-            .get(&link_id)
-            .and_then(|d| d.owners.as_ref())
-            .and_then(|owners| owners.iter().find(|r| r.id == id))
-            .map(|f| self.owner_record(link, f).to_json())
-            .ok_or(Error::NotFound)
+        self.record(
+            tenant,
+            id,
+            |d| &d.owners,
+            |store, link, f| Some(store.owner_record(link, f).to_json()),
+        )
     }
 
     /// `GET /api/br/employments/{id}/`.
     pub fn employment(&self, tenant: TenantId, id: &str) -> Result<Value, Error> {
+        self.record(
+            tenant,
+            id,
+            |d| &d.employments,
+            |store, link, f| store.employment_record(link, f).map(|r| r.to_json()),
+        )
+    }
+
+    /// One stored record of the kind `pick` selects, rendered; an id of another kind or
+    /// another tenant is not found.
+    fn record(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        pick: fn(&LinkData) -> &Option<Vec<Fetched>>,
+        render: fn(&Self, &Link, &Fetched) -> Option<Value>,
+    ) -> Result<Value, Error> {
         let state = self.state(tenant);
         let link_id = Self::record_link(&state, id)?;
         let id = parse_id(id)?;
@@ -1124,38 +1136,42 @@ impl Store {
         state
             .data
             .get(&link_id)
-            .and_then(|d| d.employments.as_ref())
+            .and_then(|d| pick(d).as_ref())
             .and_then(|list| list.iter().find(|r| r.id == id))
-            .and_then(|f| self.employment_record(link, f))
-            .map(|r| r.to_json())
+            .and_then(|f| render(self, link, f))
             .ok_or(Error::NotFound)
     }
 
     /// `DELETE /api/owners/{id}/`.
     pub fn delete_owner(&self, tenant: TenantId, id: &str) -> Result<(), Error> {
-        let mut state = self.state(tenant);
-        let link = Self::record_link(&state, id)?;
-        let id = parse_id(id)?;
-        if let Some(owners) = state.data.get_mut(&link).and_then(|d| d.owners.as_mut()) {
-            owners.retain(|r| r.id != id);
-        }
-        state.record_links.remove(&id);
-        state.version += 1;
-        self.save_link(tenant, &state, link)?;
-        Ok(())
+        self.delete_record(tenant, id, |d| &mut d.owners)
     }
 
     /// `DELETE /api/br/employments/{id}/`.
     pub fn delete_employment(&self, tenant: TenantId, id: &str) -> Result<(), Error> {
+        self.delete_record(tenant, id, |d| &mut d.employments)
+    }
+
+    /// Deletes one stored record of the kind `pick` selects. An id of the other kind is not
+    /// found (and leaves that record alone).
+    fn delete_record(
+        &self,
+        tenant: TenantId,
+        id: &str,
+        pick: fn(&mut LinkData) -> &mut Option<Vec<Fetched>>,
+    ) -> Result<(), Error> {
         let mut state = self.state(tenant);
         let link = Self::record_link(&state, id)?;
         let id = parse_id(id)?;
-        if let Some(list) = state
+        let list = state
             .data
             .get_mut(&link)
-            .and_then(|d| d.employments.as_mut())
-        {
-            list.retain(|r| r.id != id);
+            .and_then(|d| pick(d).as_mut())
+            .ok_or(Error::NotFound)?;
+        let before = list.len();
+        list.retain(|r| r.id != id);
+        if list.len() == before {
+            return Err(Error::NotFound);
         }
         state.record_links.remove(&id);
         state.version += 1;

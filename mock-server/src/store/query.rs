@@ -322,6 +322,21 @@ impl Filter {
         Self::new(param, path, Kind::UuidNotIn)
     }
 
+    /// `created_at` and its `__gt/__gte/__lt/__lte/__range` (the day of the record's creation).
+    pub fn created_at() -> impl Iterator<Item = Self> {
+        Self::dates(
+            [
+                "created_at",
+                "created_at__gt",
+                "created_at__gte",
+                "created_at__lt",
+                "created_at__lte",
+                "created_at__range",
+            ],
+            &["created_at"],
+        )
+    }
+
     /// `name`, `name__gt`, `__gte`, `__lt`, `__lte` and `__range` on a date or timestamp field.
     pub fn dates(
         params: [&'static str; 6],

@@ -188,20 +188,6 @@ impl EmploymentsRetrieve {
     }
 }
 
-fn created_at_filters() -> impl Iterator<Item = Filter> {
-    Filter::dates(
-        [
-            "created_at",
-            "created_at__gt",
-            "created_at__gte",
-            "created_at__lt",
-            "created_at__lte",
-            "created_at__range",
-        ],
-        &["created_at"],
-    )
-}
-
 /// The filters of `GET /api/owners/` (spec 1.223.0).
 pub fn owner_filters() -> Vec<Filter> {
     let mut filters = vec![
@@ -212,7 +198,7 @@ pub fn owner_filters() -> Vec<Filter> {
         Filter::text("email", &["email"]),
         Filter::contains("display_name__icontains", &["display_name"]),
     ];
-    filters.extend(created_at_filters());
+    filters.extend(Filter::created_at());
     filters
 }
 
@@ -246,6 +232,6 @@ pub fn employment_filters() -> Vec<Filter> {
         ],
         &["end_date"],
     ));
-    filters.extend(created_at_filters());
+    filters.extend(Filter::created_at());
     filters
 }
