@@ -61,8 +61,8 @@ async fn serve(
 ) -> io::Result<()> {
     let (stop, dispatcher) = webhooks::dispatcher::spawn(store.webhooks().clone());
     let janitor = tokio::spawn(sweep_forever(store.clone()));
-    let app = http::router(http::AppState::new(store, config.public_url.clone()));
-    let served = server::serve(listener, app, config.limits.clone(), shutdown).await;
+    let api = http::service::Api::new(http::AppState::new(store, config.public_url.clone()));
+    let served = server::serve(listener, api, config.limits.clone(), shutdown).await;
     janitor.abort();
     stop.at(std::time::Instant::now() + config.shutdown_grace);
     dispatcher.await.ok();

@@ -1,24 +1,21 @@
-//! Per-request context: the request id, the authenticated tenant, the query, the JSON body and
-//! the base for absolute URLs, each as an extractor whose rejection is an [`ApiError`].
-
-use std::time::Instant;
+//! Per-request context for handlers: the request id, the authenticated tenant (both put in
+//! the request's extensions by the request front, [`super::service`]), the path id, the query,
+//! the JSON body and the base for absolute URLs, each as an extractor whose rejection is an
+//! [`ApiError`].
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::AppState;
-use super::error::{ApiError, HEADERS_LIMIT, URI_LIMIT, render};
-use super::requests::Entry;
+use super::error::ApiError;
 use crate::store::fields::python_type;
-use crate::store::{Error, Params, TenantId};
+use crate::store::{Error, Params, Store, TenantId};
 
 /// The id of this request: 32 hex in error bodies, hyphenated where Belvo shows a UUID.
 #[derive(Clone, Copy, Debug)]
@@ -44,79 +41,6 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestId {
     }
 }
 
-/// Outermost middleware: gives the request its id, renders any error with it, journals and
-/// logs the line.
-pub async fn request_context(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let id = RequestId(Uuid::new_v4());
-    request.extensions_mut().insert(id);
-    // Authenticate once here; handlers behind Basic auth take the `Tenant` extractor, which
-    // answers the 401 array when it is missing. Unknown routes still answer 404.
-    let tenant = basic_tenant(request.headers(), &state).map(Tenant);
-    if let Some(tenant) = tenant {
-        request.extensions_mut().insert(tenant);
-    }
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    // Kept raw here and redacted when the journal is read: nothing else ever sees it.
-    let query = request.uri().query().map(str::to_owned);
-    let started = Instant::now();
-    let at = state.store.clock().now();
-    let header_bytes: usize = request
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len())
-        .sum();
-    let uri_bytes = request
-        .uri()
-        .path_and_query()
-        .map_or(0, |pq| pq.as_str().len());
-    let response = if uri_bytes > URI_LIMIT {
-        ApiError::UriTooLong.into_response()
-    } else if header_bytes > HEADERS_LIMIT {
-        ApiError::HeadersTooLarge.into_response()
-    } else {
-        next.run(request).await
-    };
-    let mut response = render(response, id.0);
-    let status = response.status().as_u16();
-    // Browsers ask for the keys only when challenged: the dashboard's pages are.
-    if status == 401 && path.starts_with("/_mock/ui") {
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            axum::http::HeaderValue::from_static("Basic realm=\"belvo-mock\", charset=\"UTF-8\""),
-        );
-    }
-    let latency = started.elapsed();
-    if let Some(Tenant(tenant)) = tenant {
-        state.requests.record(
-            tenant,
-            Entry {
-                method: method.to_string(),
-                path: path.clone(),
-                query,
-                status,
-                request_id: id.0,
-                at,
-                latency_ms: latency.as_secs_f64() * 1000.0,
-            },
-        );
-    }
-    tracing::info!(
-        target: "belvo_mock::request",
-        %method,
-        path,
-        status,
-        request_id = %id.hex(),
-        micros = latency.as_micros() as u64,
-        "request"
-    );
-    response
-}
-
 /// `X-Belvo-Request-Mode: async`, exactly (Belvo treats `ASYNC` as a sync call).
 pub fn is_async(headers: &HeaderMap) -> bool {
     headers
@@ -129,16 +53,27 @@ pub fn is_async(headers: &HeaderMap) -> bool {
 pub struct Tenant(pub TenantId);
 
 /// The tenant of a `Basic` Authorization header, if its key pair is configured.
-fn basic_tenant(headers: &HeaderMap, state: &AppState) -> Option<TenantId> {
+pub fn basic_tenant(headers: &HeaderMap, store: &Store) -> Option<TenantId> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = STANDARD.decode(encoded.trim()).ok()?;
-    let text = std::str::from_utf8(&decoded).ok()?;
+    // Decoded on the stack, as every request comes through here; on the heap if it is long.
+    let encoded = encoded.trim();
+    let mut stack = [0u8; 512];
+    let heap;
+    let decoded: &[u8] = match STANDARD.decode_slice(encoded, &mut stack) {
+        Ok(len) => &stack[..len],
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            heap = STANDARD.decode(encoded).ok()?;
+            &heap
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => return None,
+    };
+    let text = std::str::from_utf8(decoded).ok()?;
     let (id, password) = text.split_once(':')?;
-    state.store.authenticate(id, password)
+    store.authenticate(id, password)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {
@@ -187,12 +122,7 @@ impl FromRequestParts<AppState> for Origin {
         if let Some(public) = &state.public_url {
             return Ok(Origin(public.trim_end_matches('/').to_owned()));
         }
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
-            .unwrap_or("127.0.0.1");
+        let host = super::cache::request_host(&parts.headers, &parts.uri);
         Ok(Origin(format!("http://{host}")))
     }
 }

@@ -19,9 +19,10 @@ pub async fn list(
     Tenant(tenant): Tenant,
     Query(params): Query,
     Origin(origin): Origin,
+    headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response> {
-    super::cached_json(&state, tenant, &uri, &origin, || {
+    super::cached_json(&state, tenant, &headers, &uri, || {
         let employments = state.store.list_employments(tenant, &params)?;
         paginate(employments, &params, &origin, uri.path())
     })
@@ -32,10 +33,10 @@ pub async fn detail(
     Tenant(tenant): Tenant,
     PathId(id): PathId,
     Query(params): Query,
-    Origin(origin): Origin,
+    headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response> {
-    super::cached_json(&state, tenant, &uri, &origin, || {
+    super::cached_json(&state, tenant, &headers, &uri, || {
         Ok(project(state.store.employment(tenant, &id)?, &params))
     })
 }

@@ -13,13 +13,14 @@ pub mod links;
 pub mod owners;
 pub mod pagination;
 pub mod requests;
+pub mod service;
 pub mod ui;
 pub mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::Method;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{MethodRouter, get, post};
-use axum::{Json, Router, middleware};
+use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use crate::store::{Error, Store};
@@ -77,35 +78,28 @@ async fn api_root(Tenant(_): Tenant, Origin(origin): Origin) -> Json<Value> {
 }
 
 /// Serves a data read from the body cache, or renders it with `render` and keeps the bytes.
+/// (The request front answers repeated reads from the cache before they reach the router.)
 pub fn cached_json(
     state: &AppState,
     tenant: crate::store::TenantId,
-    uri: &axum::http::Uri,
-    origin: &str,
+    headers: &HeaderMap,
+    uri: &Uri,
     render: impl FnOnce() -> Result<Value, ApiError>,
 ) -> Result<axum::response::Response, ApiError> {
-    use axum::response::IntoResponse;
+    let key = cache::ReadKey::of(state.public_url.as_deref(), headers, uri);
+    // Read before rendering: a change meanwhile files the new body under the old version,
+    // which is never asked for again, rather than an old body under the new version.
     let version = state.store.data_version(tenant);
-    let uri = uri.to_string();
-    let body = match state.bodies.get(tenant, &uri, origin, version) {
+    let body = match state.bodies.get(tenant, key, version) {
         Some(body) => body,
         None => {
             let value = render()?;
             let body = axum::body::Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-            state
-                .bodies
-                .put(tenant, &uri, origin, version, body.clone());
+            state.bodies.put(tenant, key, version, body.clone());
             body
         }
     };
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
+    Ok(service::json_body(body))
 }
 
 /// `/_mock/ui` → `/_mock/ui/` (a GET page: the redirect cannot turn a POST into a GET).
@@ -127,7 +121,8 @@ async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed(method)
 }
 
-/// The complete application.
+/// The routes behind the request front ([`service::Api`]), which authenticates, limits,
+/// journals and renders errors for them.
 pub fn router(state: AppState) -> Router {
     let mut authed = Router::new();
     authed = both(authed, "/api", get(api_root));
@@ -212,8 +207,4 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(
-            state,
-            context::request_context,
-        ))
 }

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
@@ -28,9 +28,10 @@ pub async fn list(
     Tenant(tenant): Tenant,
     Query(params): Query,
     Origin(origin): Origin,
+    headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response> {
-    super::cached_json(&state, tenant, &uri, &origin, || {
+    super::cached_json(&state, tenant, &headers, &uri, || {
         let owners = state.store.list_owners(tenant, &params)?;
         paginate(owners, &params, &origin, uri.path())
     })
@@ -41,10 +42,10 @@ pub async fn detail(
     Tenant(tenant): Tenant,
     PathId(id): PathId,
     Query(params): Query,
-    Origin(origin): Origin,
+    headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response> {
-    super::cached_json(&state, tenant, &uri, &origin, || {
+    super::cached_json(&state, tenant, &headers, &uri, || {
         Ok(project(state.store.owner(tenant, &id)?, &params))
     })
 }

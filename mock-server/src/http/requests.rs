@@ -22,7 +22,7 @@ const SECRET_PARAMS: &[&str] = &["password", "password2", "token", "session", "s
 /// nothing else reads it.
 #[derive(Clone)]
 pub struct Entry {
-    pub method: String,
+    pub method: axum::http::Method,
     pub path: String,
     pub query: Option<String>,
     pub status: u16,
@@ -45,7 +45,7 @@ impl std::fmt::Debug for Entry {
 impl Entry {
     pub fn to_json(&self) -> Value {
         json!({
-            "method": self.method,
+            "method": self.method.as_str(),
             "path": self.path,
             "query": self.query.as_deref().map(redact_query),
             "status": self.status,
@@ -130,7 +130,7 @@ mod tests {
             journal.record(
                 t,
                 Entry {
-                    method: "GET".into(),
+                    method: axum::http::Method::GET,
                     path: format!("/api/{i}"),
                     query: None,
                     status: 200,

@@ -334,7 +334,7 @@ pub async fn requests(
                     @let json = e.to_json();
                     tr {
                         td { (text(&json["at"])) }
-                        td { code { (e.method) " " (e.path) @if let Some(q) = json["query"].as_str() { "?" (q) } } }
+                        td { code { (e.method.as_str()) " " (e.path) @if let Some(q) = json["query"].as_str() { "?" (q) } } }
                         td { (e.status) }
                         td { (format!("{:.2}", e.latency_ms)) " ms" }
                         td { code { (text(&json["request_id"])) } }

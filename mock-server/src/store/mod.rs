@@ -13,6 +13,7 @@ pub mod query;
 pub mod records;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
@@ -76,6 +77,8 @@ struct Tenant {
     /// Belvo's id of the dashboard user that creates links with this key (`created_by`).
     user: Uuid,
     state: Mutex<TenantState>,
+    /// The same counter as `state`'s `version`.
+    version: Arc<AtomicU64>,
 }
 
 #[derive(Debug, Default)]
@@ -95,11 +98,17 @@ struct TenantState {
     data: HashMap<Uuid, LinkData>,
     /// Which link each owner or employment id belongs to.
     record_links: HashMap<Uuid, Uuid>,
-    /// Bumped on every change of links or data: caches of rendered bodies compare it.
-    version: u64,
+    /// Bumped on every change of links or data: caches of rendered bodies compare it. Shared
+    /// with [`Tenant::version`] so readers need no lock, and kept across a reset: a version
+    /// that went back to an earlier number could match a body rendered before the reset.
+    version: Arc<AtomicU64>,
 }
 
 impl TenantState {
+    fn bump(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
     fn link(&self, id: Uuid) -> Result<&Link, Error> {
         self.links.get(&id).map(|l| &**l).ok_or(Error::NotFound)
     }
@@ -113,7 +122,7 @@ impl TenantState {
 
     /// Stores freshly fetched owners of a link, replacing what it had.
     fn store_owners(&mut self, link: Uuid, owners: Vec<Fetched>) {
-        self.version += 1;
+        self.bump();
         let data = self.data.entry(link).or_default();
         for old in data.owners.iter().flatten() {
             self.record_links.remove(&old.id);
@@ -126,7 +135,7 @@ impl TenantState {
 
     /// Stores employments of a link: each replaces the one with its id, the rest stay.
     fn store_employments(&mut self, link: Uuid, employments: Vec<Fetched>) {
-        self.version += 1;
+        self.bump();
         let data = self.data.entry(link).or_default();
         let stored = data.employments.get_or_insert_with(Vec::new);
         for record in employments {
@@ -141,7 +150,7 @@ impl TenantState {
 
     /// Forgets a link's data and its record ids.
     fn drop_data(&mut self, link: Uuid) {
-        self.version += 1;
+        self.bump();
         if let Some(data) = self.data.remove(&link) {
             for id in data.owners.iter().flatten().map(|r| r.id) {
                 self.record_links.remove(&id);
@@ -419,10 +428,12 @@ impl Store {
             let digest = Sha256::digest(format!("belvo-mock user {}", key.id).as_bytes());
             let mut bytes = [0u8; 16];
             bytes.copy_from_slice(&digest[..16]);
+            let state = TenantState::default();
             tenants.push(Tenant {
                 key: key.clone(),
                 user: uuid::Builder::from_random_bytes(bytes).into_uuid(),
-                state: Mutex::new(TenantState::default()),
+                version: Arc::clone(&state.version),
+                state: Mutex::new(state),
             });
         }
         Self {
@@ -542,7 +553,14 @@ impl Store {
 
     /// Forgets every link and session of one tenant.
     pub fn reset(&self, tenant: TenantId) {
-        *self.state(tenant) = TenantState::default();
+        {
+            let mut state = self.state(tenant);
+            *state = TenantState {
+                version: Arc::clone(&self.inner.tenants[tenant.0].version),
+                ..TenantState::default()
+            };
+            state.bump();
+        }
         if let Some(db) = &self.inner.durable
             && let Err(e) = db.delete_tenant(&self.tenant_name(tenant))
         {
@@ -732,7 +750,7 @@ impl Store {
 
     /// Changes whenever the tenant's links or data change (for caches of rendered bodies).
     pub fn data_version(&self, tenant: TenantId) -> u64 {
-        self.state(tenant).version
+        self.inner.tenants[tenant.0].version.load(Ordering::Acquire)
     }
 
     /// A historical update: fetches `resources` of the link from the "institution" and
@@ -1174,7 +1192,7 @@ impl Store {
             return Err(Error::NotFound);
         }
         state.record_links.remove(&id);
-        state.version += 1;
+        state.bump();
         self.save_link(tenant, &state, link)?;
         Ok(())
     }

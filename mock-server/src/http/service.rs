@@ -1,0 +1,222 @@
+//! The request front: the hyper service every request enters. It gives the request its id and
+//! tenant, enforces the URI and header limits, answers a GET whose rendered body is cached
+//! without entering the router, hands everything else to the axum router, renders errors as
+//! Belvo's array, and journals and logs the request.
+//!
+//! Written by hand rather than as axum middleware: `from_fn` boxes a future and clones the
+//! router's state per request, and polling apps (the load this fake sees most) only need the
+//! cache lookup, so the router is skipped for them.
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, Method, Request, Response, Uri, header};
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use hyper::body::Incoming;
+use hyper::service::Service;
+use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
+use uuid::Uuid;
+
+use super::AppState;
+use super::cache::ReadKey;
+use super::context::{RequestId, Tenant, basic_tenant};
+use super::error::{ApiError, HEADERS_LIMIT, URI_LIMIT, render};
+use super::requests::Entry;
+use crate::store::TenantId;
+
+/// The whole HTTP application as a hyper service; cheap to clone (one per connection).
+#[derive(Clone, Debug)]
+pub struct Api {
+    state: AppState,
+    router: TowerToHyperService<Router>,
+}
+
+impl Api {
+    pub fn new(state: AppState) -> Self {
+        Self {
+            router: TowerToHyperService::new(super::router(state.clone())),
+            state,
+        }
+    }
+
+    /// The cached body for this request, when it is a data read rendered at the tenant's
+    /// current data version.
+    fn cached(&self, tenant: TenantId, request: &Request<Incoming>) -> Option<Bytes> {
+        if request.method() != Method::GET {
+            return None;
+        }
+        let key = ReadKey::of(
+            self.state.public_url.as_deref(),
+            request.headers(),
+            request.uri(),
+        );
+        let version = self.state.store.data_version(tenant);
+        self.state.bodies.get(tenant, key, version)
+    }
+}
+
+/// A rendered JSON body as a 200.
+pub fn json_body(body: Bytes) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// What the front notes of a request before answering it.
+struct Seen {
+    id: RequestId,
+    tenant: Option<TenantId>,
+    method: Method,
+    /// Kept raw until it is journaled (which redacts the query when it is read).
+    uri: Uri,
+    started: Instant,
+    at: DateTime<Utc>,
+}
+
+impl Seen {
+    fn new(state: &AppState, request: &Request<Incoming>) -> Self {
+        Self {
+            id: RequestId(Uuid::new_v4()),
+            // Authenticated once here; handlers behind Basic auth take the `Tenant`
+            // extractor, which answers the 401 array when it is missing.
+            tenant: basic_tenant(request.headers(), &state.store),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            started: Instant::now(),
+            at: state.store.clock().now(),
+        }
+    }
+
+    /// Renders an error response as Belvo's array, then journals and logs the request.
+    fn finish(self, state: &AppState, response: Response<Body>) -> Response<Body> {
+        let mut response = render(response, self.id.0);
+        let status = response.status().as_u16();
+        let path = self.uri.path();
+        // Browsers ask for the keys only when challenged: the dashboard's pages are.
+        if status == 401 && path.starts_with("/_mock/ui") {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"belvo-mock\", charset=\"UTF-8\""),
+            );
+        }
+        let latency = self.started.elapsed();
+        if let Some(tenant) = self.tenant {
+            state.requests.record(
+                tenant,
+                Entry {
+                    method: self.method.clone(),
+                    path: path.to_owned(),
+                    query: self.uri.query().map(str::to_owned),
+                    status,
+                    request_id: self.id.0,
+                    at: self.at,
+                    latency_ms: latency.as_secs_f64() * 1000.0,
+                },
+            );
+        }
+        tracing::info!(
+            target: "belvo_mock::request",
+            method = %self.method,
+            path,
+            status,
+            request_id = %self.id.hex(),
+            micros = latency.as_micros() as u64,
+            "request"
+        );
+        response
+    }
+}
+
+/// The limit a request breaks before anything reads it, if any.
+fn oversized(request: &Request<Incoming>) -> Option<ApiError> {
+    let uri_bytes = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if uri_bytes > URI_LIMIT {
+        return Some(ApiError::UriTooLong);
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    (header_bytes > HEADERS_LIMIT).then_some(ApiError::HeadersTooLarge)
+}
+
+impl Service<Request<Incoming>> for Api {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ApiFuture;
+
+    fn call(&self, mut request: Request<Incoming>) -> ApiFuture {
+        let seen = Seen::new(&self.state, &request);
+        let answered = if let Some(error) = oversized(&request) {
+            Some(error.into_response())
+        } else {
+            seen.tenant
+                .and_then(|tenant| self.cached(tenant, &request))
+                .map(json_body)
+        };
+        if let Some(response) = answered {
+            return ApiFuture::Answered(ready(Ok(seen.finish(&self.state, response))));
+        }
+        request.extensions_mut().insert(seen.id);
+        if let Some(tenant) = seen.tenant {
+            request.extensions_mut().insert(Tenant(tenant));
+        }
+        ApiFuture::Routed(Routed {
+            inner: Box::pin(self.router.call(request)),
+            seen: Some(seen),
+            state: self.state.clone(),
+        })
+    }
+}
+
+/// The answer to one request: ready at once, or from the router.
+#[derive(Debug)]
+pub enum ApiFuture {
+    Answered(Ready<Result<Response<Body>, Infallible>>),
+    Routed(Routed),
+}
+
+/// The router's answer to a request, finished by the front when it is ready.
+pub struct Routed {
+    inner: Pin<Box<TowerToHyperServiceFuture<Router, Request<Incoming>>>>,
+    seen: Option<Seen>,
+    state: AppState,
+}
+
+impl std::fmt::Debug for Routed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Routed").finish_non_exhaustive()
+    }
+}
+
+impl Future for ApiFuture {
+    type Output = Result<Response<Body>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            ApiFuture::Answered(ready) => Pin::new(ready).poll(cx),
+            ApiFuture::Routed(routed) => {
+                let Poll::Ready(Ok(response)) = routed.inner.as_mut().poll(cx) else {
+                    return Poll::Pending;
+                };
+                Poll::Ready(Ok(match routed.seen.take() {
+                    Some(seen) => seen.finish(&routed.state, response),
+                    None => response,
+                }))
+            }
+        }
+    }
+}
