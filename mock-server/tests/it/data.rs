@@ -97,6 +97,61 @@ async fn the_same_cpf_gets_the_same_data_after_a_reset_and_a_new_link() {
 }
 
 #[tokio::test]
+async fn after_a_reset_the_unfiltered_owners_list_shows_only_what_came_after() {
+    let api = Api::start_with(no_mfa()).await;
+    link_for(&api, CPF_DIGITS, "a-good-password").await;
+    let before = api.get("/api/owners/").await;
+    let before = before.expect(200, "owners_page.json");
+    assert_eq!(
+        before["results"][0]["document_id"]["document_number"],
+        CPF_DIGITS
+    );
+    assert_eq!(api.post("/_mock/reset", json!({})).await.status, 204);
+    // As many changes as before the reset: a version counter that restarted would match the
+    // body rendered before it.
+    link_for(&api, "11144477735", "a-good-password").await;
+    let after = api.get("/api/owners/").await;
+    let after = after.expect(200, "owners_page.json");
+    assert_eq!(after["count"], 1, "{after}");
+    assert_eq!(
+        after["results"][0]["document_id"]["document_number"],
+        "11144477735"
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_data_read_gets_the_same_bytes_and_is_journaled_each_time() {
+    let api = Api::start().await;
+    let id = id_of(&api.valid_link().await);
+    let path = format!("/api/br/employments/?link={id}");
+    let first = api.get(&path).await;
+    let second = api.get(&path).await;
+    first.expect(200, "employments_page.json");
+    second.expect(200, "employments_page.json");
+    assert_eq!(first.text, second.text);
+    assert_eq!(second.headers["content-type"], "application/json");
+    assert_eq!(
+        first.headers["content-length"],
+        second.headers["content-length"]
+    );
+    let journal = api.get("/_mock/requests").await;
+    let journal = journal.expect(200, "mock_requests.json");
+    let reads: Vec<&Value> = journal["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["path"] == "/api/br/employments/" && e["query"] == format!("link={id}"))
+        .collect();
+    assert_eq!(reads.len(), 2, "{journal}");
+    assert!(
+        reads
+            .iter()
+            .all(|e| e["status"] == 200 && e["method"] == "GET")
+    );
+    assert_ne!(reads[0]["request_id"], reads[1]["request_id"]);
+}
+
+#[tokio::test]
 async fn listing_employments_needs_a_link() {
     let api = Api::start().await;
     api.get("/api/br/employments/").await.expect_errors(

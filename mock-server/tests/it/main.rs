@@ -8,6 +8,7 @@ mod data;
 mod durable;
 mod institutions;
 mod isolation;
+mod limits;
 mod links;
 mod properties;
 mod protocol;
