@@ -1,10 +1,14 @@
 //! Load benchmark: wrk (64 connections, 10 s per endpoint) against the release mock-server
-//! and, in the same run, against a bare-hyper fixed-body baseline (examples/baseline.rs).
+//! and, in the same run, against two bare-hyper fixed-body baselines (examples/baseline.rs):
+//! one answering `{"status":"ok"}` (15 bytes), one answering the very bytes of the fake's
+//! employments list. The employments list and the two baselines are measured in alternating
+//! rounds (`LOAD_ROUNDS`, 3 by default), and each round's share of each baseline is reported
+//! with the median, since this machine's speed drifts by a quarter from minute to minute.
 //! Reports requests/s, p50 and p99 latency, start-up time to the first 200, idle and peak RSS,
 //! and RSS holding 100,000 links with their data.
 //!
 //! Run it with `mock-server/benches/load.sh` (installs wrk, builds the release binaries).
-//! `LOAD_SECONDS` and `LOAD_LINKS` shorten a run; `LOAD_ARGS` adds server flags;
+//! `LOAD_SECONDS`, `LOAD_ROUNDS` and `LOAD_LINKS` shorten a run; `LOAD_ARGS` adds server flags;
 //! `LOAD_DATA_DIR=DIR` runs every server start with its own fresh `--data-dir DIR/<n>`.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -171,6 +175,28 @@ fn wrk(url: &str, seconds: u64, lua: Option<&Path>) -> Load {
     }
 }
 
+/// The body of a GET (read to the end of a `Connection: close` response).
+fn get_body(host: &str, path: &str) -> Vec<u8> {
+    let mut stream = TcpStream::connect(host).expect("the server answers");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {AUTH}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request sent");
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).ok();
+    let start = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(out.len(), |i| i + 4);
+    out.split_off(start)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 fn post_json(host: &str, path: &str, body: &str) -> String {
     let mut stream = TcpStream::connect(host).expect("the server answers");
     write!(
@@ -193,19 +219,18 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
+    let rounds: usize = std::env::var("LOAD_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3)
+        .max(1);
     let extra = std::env::var("LOAD_ARGS").unwrap_or_default();
     let extra: Vec<&str> = extra.split_whitespace().collect();
     let dir = release_dir();
     let baseline_bin = dir.join("examples/baseline");
     let server_bin = dir.join("mock-server");
 
-    // Baseline.
-    let baseline = start(&baseline_bin, &[], "/");
-    let base_load = wrk(&format!("{}/", baseline.base), seconds, None);
-    drop(baseline);
-    let baseline_startup = startup_median(&baseline_bin, &[], "/");
-
-    // The fake. A link with data for the list endpoints.
+    // The fake, with a link whose data the list endpoints serve.
     let mut args = vec!["--addr", "127.0.0.1:0", "--log-level", "warn"];
     args.extend(extra.iter().copied());
     let server = start(&server_bin, &args, "/api/");
@@ -224,12 +249,30 @@ fn main() {
         .and_then(|rest| rest.split('"').next())
         .expect("a link id")
         .to_owned();
+    let employments_path = format!("/api/br/employments/?link={link}");
+    let employments_body = get_body(&host, &employments_path);
+    let body_file = std::env::temp_dir().join("belvo-mock-employments-body.json");
+    std::fs::write(&body_file, &employments_body).expect("body file written");
 
-    let employments = wrk(
-        &format!("{}/api/br/employments/?link={link}", server.base),
-        seconds,
-        None,
-    );
+    // The baselines: the same fixed body (15 bytes), and the employments list's bytes.
+    let tiny = start(&baseline_bin, &["127.0.0.1:0"], "/");
+    let body_arg = body_file.display().to_string();
+    let same = start(&baseline_bin, &["127.0.0.1:0", &body_arg], "/");
+
+    let mut tiny_loads = Vec::new();
+    let mut same_loads = Vec::new();
+    let mut employment_loads = Vec::new();
+    for _ in 0..rounds {
+        tiny_loads.push(wrk(&format!("{}/", tiny.base), seconds, None));
+        same_loads.push(wrk(&format!("{}/", same.base), seconds, None));
+        employment_loads.push(wrk(
+            &format!("{}{employments_path}", server.base),
+            seconds,
+            None,
+        ));
+    }
+    drop(tiny);
+    drop(same);
     let owners = wrk(
         &format!("{}/api/owners/?link={link}", server.base),
         seconds,
@@ -248,6 +291,7 @@ wrk.body = '{"institution":"inss_br_employment","username":"529.982.247-25","pas
     let peak_rss = rss_kib(pid, "VmHWM:");
     drop(server);
     let startup = startup_median(&server_bin, &args, "/api/");
+    let baseline_startup = startup_median(&baseline_bin, &["127.0.0.1:0"], "/");
 
     // A fresh server holding 100,000 links with their data, created over HTTP.
     let server = start(&server_bin, &args, "/api/");
@@ -275,20 +319,67 @@ wrk.body = '{"institution":"inss_br_employment","username":"529.982.247-25","pas
     let full_rss = rss_kib(pid, "VmRSS:");
     drop(server);
 
-    let ratio = employments.rps / base_load.rps * 100.0;
+    println!(
+        "{rounds} round(s) of {seconds} s per endpoint; employments list body {} bytes\n",
+        employments_body.len()
+    );
+    println!(
+        "| round | baseline, 15-byte body | baseline, the list's bytes | `GET /api/br/employments/?link=` | share of the 15-byte baseline | share of the same-bytes baseline |"
+    );
+    println!("|---|---|---|---|---|---|");
+    let mut tiny_shares = Vec::new();
+    let mut same_shares = Vec::new();
+    for (round, ((t, b), e)) in tiny_loads
+        .iter()
+        .zip(&same_loads)
+        .zip(&employment_loads)
+        .enumerate()
+    {
+        let tiny_share = e.rps / t.rps * 100.0;
+        let same_share = e.rps / b.rps * 100.0;
+        tiny_shares.push(tiny_share);
+        same_shares.push(same_share);
+        println!(
+            "| {} | {:.0} rps, p99 {:.2} ms | {:.0} rps, p99 {:.2} ms | {:.0} rps, p50 {:.2} ms, p99 {:.2} ms ({} non-2xx) | {tiny_share:.0} % | {same_share:.0} % |",
+            round + 1,
+            t.rps,
+            t.p99_ms,
+            b.rps,
+            b.p99_ms,
+            e.rps,
+            e.p50_ms,
+            e.p99_ms,
+            e.non_2xx
+        );
+    }
+    println!();
     println!("| measure | baseline (bare hyper) | mock-server |");
     println!("|---|---|---|");
     println!(
-        "| start-up to first 200 | {:.1} ms | {:.1} ms |",
+        "| start-up to first 200 (median of 5) | {:.1} ms | {:.1} ms |",
         baseline_startup.as_secs_f64() * 1000.0,
         startup.as_secs_f64() * 1000.0
     );
     println!(
-        "| fixed body: rps / p50 / p99 | {:.0} / {:.2} ms / {:.2} ms | |",
-        base_load.rps, base_load.p50_ms, base_load.p99_ms
+        "| employments list p99, worst round | | {:.2} ms |",
+        employment_loads
+            .iter()
+            .map(|l| l.p99_ms)
+            .fold(0.0, f64::max)
+    );
+    println!(
+        "| employments list rps as a share of the 15-byte baseline, median (min–max) | | **{:.0} %** ({:.0}–{:.0} %) |",
+        median(tiny_shares.clone()),
+        tiny_shares.iter().copied().fold(f64::INFINITY, f64::min),
+        tiny_shares.iter().copied().fold(0.0, f64::max)
+    );
+    println!(
+        "| employments list rps as a share of the same-bytes baseline, median (min–max) | | {:.0} % ({:.0}–{:.0} %) |",
+        median(same_shares.clone()),
+        same_shares.iter().copied().fold(f64::INFINITY, f64::min),
+        same_shares.iter().copied().fold(0.0, f64::max)
     );
     for (name, load) in [
-        ("GET /api/br/employments/?link=", &employments),
         ("GET /api/owners/?link=", &owners),
         ("POST /api/links/ (428 path)", &register),
     ] {
@@ -297,10 +388,9 @@ wrk.body = '{"institution":"inss_br_employment","username":"529.982.247-25","pas
             load.rps, load.p50_ms, load.p99_ms, load.non_2xx
         );
     }
-    println!("| employments list rps as a share of the baseline | | {ratio:.0} % |");
     println!("| RSS idle | | {:.1} MB |", idle_rss as f64 / 1024.0);
     println!(
-        "| peak RSS after the three runs | | {:.1} MB |",
+        "| peak RSS after the runs above | | {:.1} MB |",
         peak_rss as f64 / 1024.0
     );
     println!(

@@ -12,10 +12,10 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, Shared};
 use crate::store::fields::python_type;
-use crate::store::{Error, Params, Store, TenantId};
+use crate::store::{Error, Params, TenantId};
 
 /// The id of this request: 32 hex in error bodies, hyphenated where Belvo shows a UUID.
 #[derive(Clone, Copy, Debug)]
@@ -53,8 +53,20 @@ pub fn is_async(headers: &HeaderMap) -> bool {
 pub struct Tenant(pub TenantId);
 
 /// The tenant of a `Basic` Authorization header, if its key pair is configured.
-pub fn basic_tenant(headers: &HeaderMap, store: &Store) -> Option<TenantId> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+pub fn basic_tenant(headers: &HeaderMap, state: &Shared) -> Option<TenantId> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    // The header exactly as clients write it needs no decoding. Compared with every
+    // tenant's without stopping at a difference, like the decoded pair below.
+    let mut found = None;
+    for (expected, tenant) in &state.basic_headers {
+        if same_bytes(value.as_bytes(), expected) {
+            found = Some(*tenant);
+        }
+    }
+    if found.is_some() {
+        return found;
+    }
+    let value = value.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -73,7 +85,14 @@ pub fn basic_tenant(headers: &HeaderMap, store: &Store) -> Option<TenantId> {
     };
     let text = std::str::from_utf8(decoded).ok()?;
     let (id, password) = text.split_once(':')?;
-    store.authenticate(id, password)
+    state.store.authenticate(id, password)
+}
+
+/// Byte equality whose time depends on the lengths only: no early exit at the first
+/// difference. (`subtle`'s slice compare does the same a byte at a time behind an optimisation
+/// barrier, which showed in the load profile; this folds to a few vector instructions.)
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Tenant {

@@ -39,6 +39,8 @@ pub struct Shared {
     pub bodies: cache::BodyCache,
     /// Per-process secret the dashboard's form tokens derive from.
     pub csrf_secret: String,
+    /// `Basic <base64 of id:password>` of every tenant, as clients send it.
+    pub basic_headers: Vec<(Vec<u8>, crate::store::TenantId)>,
 }
 
 impl std::ops::Deref for AppState {
@@ -50,7 +52,18 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Store, public_url: Option<String>) -> Self {
+        use base64::Engine as _;
+        let basic_headers = store
+            .tenants()
+            .map(|tenant| {
+                let key = store.key(tenant);
+                let credentials = format!("{}:{}", key.id, key.password);
+                let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+                (format!("Basic {encoded}").into_bytes(), tenant)
+            })
+            .collect();
         Self(std::sync::Arc::new(Shared {
+            basic_headers,
             store,
             public_url,
             requests: requests::RequestJournal::default(),

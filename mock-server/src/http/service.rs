@@ -27,7 +27,7 @@ use super::AppState;
 use super::cache::ReadKey;
 use super::context::{RequestId, Tenant, basic_tenant};
 use super::error::{ApiError, HEADERS_LIMIT, URI_LIMIT, render};
-use super::requests::Entry;
+use super::requests;
 use crate::store::TenantId;
 
 /// The whole HTTP application as a hyper service; cheap to clone (one per connection).
@@ -72,7 +72,7 @@ pub fn json_body(body: Bytes) -> Response<Body> {
 }
 
 /// What the front notes of a request before answering it.
-struct Seen {
+struct Arrival {
     id: RequestId,
     tenant: Option<TenantId>,
     method: Method,
@@ -82,13 +82,13 @@ struct Seen {
     at: DateTime<Utc>,
 }
 
-impl Seen {
+impl Arrival {
     fn new(state: &AppState, request: &Request<Incoming>) -> Self {
         Self {
             id: RequestId(Uuid::new_v4()),
             // Authenticated once here; handlers behind Basic auth take the `Tenant`
             // extractor, which answers the 401 array when it is missing.
-            tenant: basic_tenant(request.headers(), &state.store),
+            tenant: basic_tenant(request.headers(), state),
             method: request.method().clone(),
             uri: request.uri().clone(),
             started: Instant::now(),
@@ -112,10 +112,10 @@ impl Seen {
         if let Some(tenant) = self.tenant {
             state.requests.record(
                 tenant,
-                Entry {
-                    method: self.method.clone(),
-                    path: path.to_owned(),
-                    query: self.uri.query().map(str::to_owned),
+                requests::Seen {
+                    method: &self.method,
+                    path,
+                    query: self.uri.query(),
                     status,
                     request_id: self.id.0,
                     at: self.at,
@@ -159,24 +159,25 @@ impl Service<Request<Incoming>> for Api {
     type Future = ApiFuture;
 
     fn call(&self, mut request: Request<Incoming>) -> ApiFuture {
-        let seen = Seen::new(&self.state, &request);
+        let arrival = Arrival::new(&self.state, &request);
         let answered = if let Some(error) = oversized(&request) {
             Some(error.into_response())
         } else {
-            seen.tenant
+            arrival
+                .tenant
                 .and_then(|tenant| self.cached(tenant, &request))
                 .map(json_body)
         };
         if let Some(response) = answered {
-            return ApiFuture::Answered(ready(Ok(seen.finish(&self.state, response))));
+            return ApiFuture::Answered(ready(Ok(arrival.finish(&self.state, response))));
         }
-        request.extensions_mut().insert(seen.id);
-        if let Some(tenant) = seen.tenant {
+        request.extensions_mut().insert(arrival.id);
+        if let Some(tenant) = arrival.tenant {
             request.extensions_mut().insert(Tenant(tenant));
         }
         ApiFuture::Routed(Routed {
             inner: Box::pin(self.router.call(request)),
-            seen: Some(seen),
+            arrival: Some(arrival),
             state: self.state.clone(),
         })
     }
@@ -192,7 +193,7 @@ pub enum ApiFuture {
 /// The router's answer to a request, finished by the front when it is ready.
 pub struct Routed {
     inner: Pin<Box<TowerToHyperServiceFuture<Router, Request<Incoming>>>>,
-    seen: Option<Seen>,
+    arrival: Option<Arrival>,
     state: AppState,
 }
 
@@ -212,8 +213,8 @@ impl Future for ApiFuture {
                 let Poll::Ready(Ok(response)) = routed.inner.as_mut().poll(cx) else {
                     return Poll::Pending;
                 };
-                Poll::Ready(Ok(match routed.seen.take() {
-                    Some(seen) => seen.finish(&routed.state, response),
+                Poll::Ready(Ok(match routed.arrival.take() {
+                    Some(arrival) => arrival.finish(&routed.state, response),
                     None => response,
                 }))
             }

@@ -344,6 +344,11 @@ impl Store {
         Ok(())
     }
 
+    /// The key pair of a tenant.
+    pub fn key(&self, tenant: TenantId) -> &SecretKey {
+        &self.inner.tenants[tenant.0].key
+    }
+
     fn tenant_name(&self, tenant: TenantId) -> String {
         self.inner.tenants[tenant.0].key.id.clone()
     }
