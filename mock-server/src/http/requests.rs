@@ -174,7 +174,7 @@ impl RequestJournal {
         for shard in self.shards.iter() {
             all.extend(lock(shard).get(&tenant).into_iter().flatten().cloned());
         }
-        all.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        all.sort_unstable_by_key(|(sequence, _)| std::cmp::Reverse(*sequence));
         all.truncate(LIMIT);
         all.into_iter()
             .map(|(_, entry)| entry)
