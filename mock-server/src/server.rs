@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::Service;
@@ -22,7 +21,7 @@ use tokio::sync::Semaphore;
 // tokio's, so the watchdog's unit test can run on paused time.
 use tokio::time::Instant;
 
-use crate::http::service::{Api, ApiFuture};
+use crate::http::service::{Api, ApiBody, ApiFuture};
 
 /// Connection-level limits.
 #[derive(Clone, Debug)]
@@ -167,7 +166,7 @@ struct Tracked {
 }
 
 impl Service<Request<Incoming>> for Tracked {
-    type Response = Response<Body>;
+    type Response = Response<ApiBody>;
     type Error = std::convert::Infallible;
     type Future = TrackedFuture;
 
@@ -198,7 +197,7 @@ struct TrackedFuture {
 }
 
 impl Future for TrackedFuture {
-    type Output = Result<Response<Body>, std::convert::Infallible>;
+    type Output = Result<Response<ApiBody>, std::convert::Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.get_mut().inner).poll(cx)

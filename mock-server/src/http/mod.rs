@@ -112,7 +112,7 @@ pub fn cached_json(
             body
         }
     };
-    Ok(service::json_body(body))
+    Ok(service::json_body(axum::body::Body::from(body)))
 }
 
 /// `/_mock/ui` → `/_mock/ui/` (a GET page: the redirect cannot turn a POST into a GET).

@@ -18,6 +18,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, Method, Request, Response, Uri, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
@@ -61,9 +62,12 @@ impl Api {
     }
 }
 
+/// A response body: cached bytes as they are, or whatever the router answered (boxed).
+pub type ApiBody = Either<Full<Bytes>, Body>;
+
 /// A rendered JSON body as a 200.
-pub fn json_body(body: Bytes) -> Response<Body> {
-    let mut response = Response::new(Body::from(body));
+pub fn json_body<B>(body: B) -> Response<B> {
+    let mut response = Response::new(body);
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -97,17 +101,23 @@ impl Arrival {
     }
 
     /// Renders an error response as Belvo's array, then journals and logs the request.
-    fn finish(self, state: &AppState, response: Response<Body>) -> Response<Body> {
+    fn finish(self, state: &AppState, response: Response<Body>) -> Response<ApiBody> {
         let mut response = render(response, self.id.0);
         let status = response.status().as_u16();
-        let path = self.uri.path();
         // Browsers ask for the keys only when challenged: the dashboard's pages are.
-        if status == 401 && path.starts_with("/_mock/ui") {
+        if status == 401 && self.uri.path().starts_with("/_mock/ui") {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"belvo-mock\", charset=\"UTF-8\""),
             );
         }
+        self.log(state, status);
+        response.map(Either::Right)
+    }
+
+    /// Journals (requests with keys) and logs the request.
+    fn log(self, state: &AppState, status: u16) {
+        let path = self.uri.path();
         let latency = self.started.elapsed();
         if let Some(tenant) = self.tenant {
             state.requests.record(
@@ -132,7 +142,6 @@ impl Arrival {
             micros = latency.as_micros() as u64,
             "request"
         );
-        response
     }
 }
 
@@ -154,22 +163,23 @@ fn oversized(request: &Request<Incoming>) -> Option<ApiError> {
 }
 
 impl Service<Request<Incoming>> for Api {
-    type Response = Response<Body>;
+    type Response = Response<ApiBody>;
     type Error = Infallible;
     type Future = ApiFuture;
 
     fn call(&self, mut request: Request<Incoming>) -> ApiFuture {
         let arrival = Arrival::new(&self.state, &request);
-        let answered = if let Some(error) = oversized(&request) {
-            Some(error.into_response())
-        } else {
-            arrival
-                .tenant
-                .and_then(|tenant| self.cached(tenant, &request))
-                .map(json_body)
-        };
-        if let Some(response) = answered {
-            return ApiFuture::Answered(ready(Ok(arrival.finish(&self.state, response))));
+        if let Some(error) = oversized(&request) {
+            let response = arrival.finish(&self.state, error.into_response());
+            return ApiFuture::Answered(ready(Ok(response)));
+        }
+        let cached = arrival
+            .tenant
+            .and_then(|tenant| self.cached(tenant, &request));
+        if let Some(body) = cached {
+            arrival.log(&self.state, 200);
+            let response = json_body(Either::Left(Full::new(body)));
+            return ApiFuture::Answered(ready(Ok(response)));
         }
         request.extensions_mut().insert(arrival.id);
         if let Some(tenant) = arrival.tenant {
@@ -186,7 +196,7 @@ impl Service<Request<Incoming>> for Api {
 /// The answer to one request: ready at once, or from the router.
 #[derive(Debug)]
 pub enum ApiFuture {
-    Answered(Ready<Result<Response<Body>, Infallible>>),
+    Answered(Ready<Result<Response<ApiBody>, Infallible>>),
     Routed(Routed),
 }
 
@@ -204,7 +214,7 @@ impl std::fmt::Debug for Routed {
 }
 
 impl Future for ApiFuture {
-    type Output = Result<Response<Body>, Infallible>;
+    type Output = Result<Response<ApiBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
@@ -215,7 +225,7 @@ impl Future for ApiFuture {
                 };
                 Poll::Ready(Ok(match routed.arrival.take() {
                     Some(arrival) => arrival.finish(&routed.state, response),
-                    None => response,
+                    None => response.map(Either::Right),
                 }))
             }
         }
