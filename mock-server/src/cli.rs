@@ -161,6 +161,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Threads serving connections, each with its own single-threaded runtime (default: one per
+    /// CPU core). Webhooks and housekeeping run on the main thread.
+    #[arg(long, env = "BELVO_MOCK_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+
     /// Seconds a connection has to send a request's headers (idle connections are closed).
     #[arg(long, env = "BELVO_MOCK_HEADER_READ_TIMEOUT", default_value_t = 10.0, value_parser = seconds)]
     pub header_read_timeout: f64,

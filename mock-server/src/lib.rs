@@ -45,7 +45,19 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let store = build_store(&config)?;
-    serve(listener, store, &config, shutdown).await
+    serve(listener, store, &config, None, shutdown).await
+}
+
+/// [`run`], with connections served on `workers` (the binary's layout: one single-threaded
+/// runtime per core) instead of the calling runtime.
+pub async fn run_on(
+    listener: TcpListener,
+    config: Config,
+    workers: std::sync::Arc<server::Workers>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let store = build_store(&config)?;
+    serve(listener, store, &config, Some(workers), shutdown).await
 }
 
 /// The store for `config`, with its override files loaded and checked.
@@ -57,12 +69,13 @@ async fn serve(
     listener: TcpListener,
     store: Store,
     config: &Config,
+    workers: Option<std::sync::Arc<server::Workers>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let (stop, dispatcher) = webhooks::dispatcher::spawn(store.webhooks().clone());
     let janitor = tokio::spawn(sweep_forever(store.clone()));
     let api = http::service::Api::new(http::AppState::new(store, config.public_url.clone()));
-    let served = server::serve(listener, api, config.limits.clone(), shutdown).await;
+    let served = server::serve(listener, api, config.limits.clone(), workers, shutdown).await;
     janitor.abort();
     stop.at(std::time::Instant::now() + config.shutdown_grace);
     dispatcher.await.ok();
@@ -122,7 +135,7 @@ impl MockServer {
             let shutdown = async {
                 rx.await.ok();
             };
-            if let Err(e) = serve(listener, served, &served_config, shutdown).await {
+            if let Err(e) = serve(listener, served, &served_config, None, shutdown).await {
                 tracing::error!("belvo-mock stopped: {e}");
             }
         });

@@ -77,7 +77,20 @@ fn check(dir: &std::path::Path) -> ExitCode {
 fn serve(args: ServeArgs) -> ExitCode {
     let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // Connections are served on worker threads (one single-threaded runtime each); the main
+    // thread's runtime accepts them and runs webhooks, housekeeping and signals.
+    let count = args.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    let workers = match mock_server::server::Workers::start(count) {
+        Ok(w) => std::sync::Arc::new(w),
+        Err(e) => {
+            eprintln!("mock-server: cannot start the worker threads: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -87,10 +100,16 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(serve_async(args))
+    let code = runtime.block_on(serve_async(args, std::sync::Arc::clone(&workers)));
+    // Stops and joins the workers here, outside any runtime.
+    drop(workers);
+    code
 }
 
-async fn serve_async(args: ServeArgs) -> ExitCode {
+async fn serve_async(
+    args: ServeArgs,
+    workers: std::sync::Arc<mock_server::server::Workers>,
+) -> ExitCode {
     let config = args.config();
     let listener = match TcpListener::bind(args.addr).await {
         Ok(l) => l,
@@ -171,7 +190,7 @@ async fn serve_async(args: ServeArgs) -> ExitCode {
     );
     println!("Press Ctrl-C to stop.");
 
-    match mock_server::run(listener, config, shutdown_signal()).await {
+    match mock_server::run_on(listener, config, workers, shutdown_signal()).await {
         Ok(()) => {
             println!("belvo-mock stopped.");
             ExitCode::SUCCESS

@@ -47,3 +47,53 @@ async fn the_binary_prints_its_bound_address_serves_and_stops_on_sigterm() {
     let status = child.wait().expect("the binary exits");
     assert!(status.success(), "exit status after SIGTERM: {status:?}");
 }
+
+#[tokio::test]
+async fn the_binary_deals_connections_to_its_workers_and_each_one_serves_them() {
+    let binary = crate::support::spawn_binary(&[
+        "--workers".as_ref(),
+        "3".as_ref(),
+        "--log-level".as_ref(),
+        "warn".as_ref(),
+    ]);
+    // One client per connection, more connections than workers: every worker gets some.
+    let replies = (0..9).map(|_| {
+        let url = format!("{}/api/links/", binary.base);
+        async move {
+            let client = reqwest::Client::new();
+            let mut statuses = Vec::new();
+            for _ in 0..3 {
+                let reply = client
+                    .get(&url)
+                    .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
+                    .send()
+                    .await
+                    .expect("the binary serves");
+                statuses.push(reply.status().as_u16());
+                let body: serde_json::Value = reply.json().await.expect("a JSON body");
+                crate::support::assert_schema("links_page.json", &body);
+            }
+            statuses
+        }
+    });
+    let statuses: Vec<u16> = futures_join_all(replies)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(statuses, vec![200; 27]);
+}
+
+/// Awaits every future (the test crate has no `futures` dependency).
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.expect("the request task ends"));
+    }
+    out
+}
