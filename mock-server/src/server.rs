@@ -49,9 +49,9 @@ impl Default for Limits {
 
 /// Threads that serve connections, each running its own single-threaded tokio runtime.
 /// Connections are dealt to them in turn and stay on their thread, so answering a request takes
-/// no wake-up of another thread and no work stealing. On the 2-core machine a bare hyper server
-/// laid out this way answered about twice the requests of one on tokio's multi-thread
-/// scheduler, with a tenth of its p99; the fake gains the same.
+/// no wake-up of another thread and no work stealing. On the 2-core machine the fake's
+/// employments list went from about 100k to 120k requests/s this way, with p99 from 4-5 ms to
+/// about 2.2 ms (bare hyper on this layout gained about 5 % in the same comparison).
 #[derive(Debug)]
 pub struct Workers {
     handles: Vec<tokio::runtime::Handle>,
@@ -89,16 +89,6 @@ impl Workers {
             );
         }
         Ok(workers)
-    }
-
-    /// How many threads serve connections.
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
-
-    /// Never empty; here for clippy's `len_without_is_empty`.
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
     }
 
     /// Serves `stream` with `serve` on the next worker in turn. The socket moves to that
