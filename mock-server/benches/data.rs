@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mock_server::config::{Config, MfaMode};
 use mock_server::fixtures;
-use mock_server::store::{Params, Store};
+use mock_server::{App, Login, Params};
 use serde_json::{Map, Value, json};
 
 fn generation(c: &mut Criterion) {
@@ -37,9 +37,10 @@ fn serving(c: &mut Criterion) {
         mfa: MfaMode::Never,
         ..Config::default()
     };
-    let Ok(store) = Store::from_config(&config) else {
+    let Ok(app) = App::build(&config) else {
         return;
     };
+    let store = app.store.clone();
     let Some(tenant) = store.authenticate(&config.keys[0].id, &config.keys[0].password) else {
         return;
     };
@@ -49,7 +50,11 @@ fn serving(c: &mut Criterion) {
         Value::Object(m) => m,
         _ => Map::new(),
     };
-    let Ok(link) = store.create_link(tenant, &body, uuid::Uuid::new_v4()) else {
+    let created = app.change_blocking(move |tx| {
+        tx.store()
+            .create_link(tx, tenant, &body, uuid::Uuid::new_v4())
+    });
+    let Ok(Login::Done(link)) = created else {
         return;
     };
     let params = Params::parse(&format!("link={}", link.id));

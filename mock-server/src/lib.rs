@@ -13,16 +13,38 @@
 //! # }
 //! ```
 
+//!
+//! # Layout
+//!
+//! Layers depend downwards only:
+//!
+//! 1. Leaves: [`config`], [`clock`], `tenant` (key pairs as tenants), [`scenario`], `event`
+//!    (the webhooks Belvo sends, typed), `db` (the SQLite file under `--data-dir` and its
+//!    lock), and the wire contract inside `store` (`error`, `fields`, `query`, `links`,
+//!    `records`: Belvo's error catalogue, DRF field rules, django-filter queries, shapes).
+//! 2. [`fixtures`]: the deterministic data generator.
+//! 3. `store` (links, sessions, data; changes planned into a transaction) and `webhooks`
+//!    (the delivery journal and dispatcher), siblings: webhooks never import the store.
+//! 4. `app`: the one application object and the one writer every change goes through, with
+//!    the request log, the body cache and the control operations.
+//! 5. `http`: routes, extractors, error rendering, the dashboard, the request front.
+//! 6. [`server`]: connections (generic over any hyper service), workers, limits.
+//! 7. This file and `main.rs`: [`run`], [`MockServer`], the binary.
+
+mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+mod db;
+mod event;
 pub mod fixtures;
 pub mod fuzzing;
 mod http;
 pub mod scenario;
 pub mod server;
-pub mod store;
-pub mod webhooks;
+mod store;
+mod tenant;
+mod webhooks;
 
 use std::future::Future;
 use std::io;
@@ -32,10 +54,14 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+pub use app::{App, BuildError};
 pub use clock::Clock;
 pub use config::{Config, MfaMode, SecretKey};
-use store::Store;
-pub use webhooks::{Delivery, DeliveryStatus, WebhookConfig};
+/// The database file's name inside `--data-dir`.
+pub use db::FILE_NAME as DATABASE_FILE;
+pub use store::records::{EmploymentRecord, OwnerRecord, record_id};
+pub use store::{Link, Login, Params, Store, Tx};
+pub use webhooks::{Attempt, Delivery, DeliveryStatus, WebhookConfig};
 
 /// Serves the fake on `listener` until `shutdown` resolves; then stops accepting, lets
 /// in-flight requests finish and keeps delivering due webhooks for `shutdown_grace`.
@@ -44,49 +70,51 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let store = build_store(&config)?;
-    serve(listener, store, &config, None, shutdown).await
+    let app = build(&config)?;
+    serve(listener, app, &config, None, shutdown).await
 }
 
-/// [`run`], with connections served on `workers` (the binary's layout: one single-threaded
-/// runtime per core) instead of the calling runtime.
-pub async fn run_on(
+/// [`run`] for an app already built (the binary builds it before printing its banner),
+/// with connections served on `workers` (the binary's layout: one single-threaded runtime
+/// per core) instead of the calling runtime.
+pub async fn run_app(
     listener: TcpListener,
+    app: App,
     config: Config,
     workers: std::sync::Arc<server::Workers>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let store = build_store(&config)?;
-    serve(listener, store, &config, Some(workers), shutdown).await
+    serve(listener, app, &config, Some(workers), shutdown).await
 }
 
-/// The store for `config`, with its override files loaded and checked.
-fn build_store(config: &Config) -> io::Result<Store> {
-    Store::from_config(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+fn build(config: &Config) -> io::Result<App> {
+    App::build(config).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 async fn serve(
     listener: TcpListener,
-    store: Store,
+    app: App,
     config: &Config,
     workers: Option<std::sync::Arc<server::Workers>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let (stop, dispatcher) = webhooks::dispatcher::spawn(store.webhooks().clone());
-    let janitor = tokio::spawn(sweep_forever(store.clone()));
-    let api = http::service::Api::new(http::AppState::new(store, config.public_url.clone()));
+    let (stop, dispatcher) = webhooks::dispatcher::spawn(app.journal.clone());
+    app.start_housekeeping();
+    let janitor = tokio::spawn(sweep_forever(app.clone()));
+    let api = http::service::Api::new(http::AppState::new(app.clone(), config.public_url.clone()));
     let served = server::serve(listener, api, config.limits.clone(), workers, shutdown).await;
     janitor.abort();
     stop.at(std::time::Instant::now() + config.shutdown_grace);
     dispatcher.await.ok();
+    app.stop();
     served
 }
 
 /// Housekeeping every 30 s and whenever the virtual clock jumps: expired sessions and
 /// abandoned unconfirmed links go, so memory stays bounded under any load.
-async fn sweep_forever(store: Store) {
+async fn sweep_forever(app: App) {
     loop {
-        let clock = store.clock().clone();
+        let clock = app.clock.clone();
         let advanced = clock.advanced().notified();
         tokio::pin!(advanced);
         advanced.as_mut().enable();
@@ -94,9 +122,10 @@ async fn sweep_forever(store: Store) {
             () = tokio::time::sleep(Duration::from_secs(30)) => {}
             () = &mut advanced => {}
         }
-        let forgotten = store.sweep();
-        if forgotten > 0 {
-            tracing::debug!("swept {forgotten} abandoned unconfirmed link(s)");
+        match app.sweep().await {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::debug!("swept {forgotten} abandoned unconfirmed link(s)"),
+            Err(e) => tracing::error!("housekeeping failed: {e}"),
         }
     }
 }
@@ -106,7 +135,7 @@ async fn sweep_forever(store: Store) {
 pub struct MockServer {
     address: SocketAddr,
     config: Config,
-    store: Store,
+    app: App,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -127,9 +156,9 @@ impl MockServer {
     pub async fn start_with(config: Config) -> io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
         let address = listener.local_addr()?;
-        let store = build_store(&config)?;
+        let app = build(&config)?;
         let (tx, rx) = oneshot::channel::<()>();
-        let served = store.clone();
+        let served = app.clone();
         let served_config = config.clone();
         let task = tokio::spawn(async move {
             let shutdown = async {
@@ -142,7 +171,7 @@ impl MockServer {
         Ok(Self {
             address,
             config,
-            store,
+            app,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -169,8 +198,13 @@ impl MockServer {
     }
 
     /// Moves the virtual clock forward: MFA sessions expire, cooldowns end.
+    ///
+    /// # Panics
+    /// When the advance would carry timestamps past the year 9999.
     pub fn advance_clock(&self, by: Duration) {
-        self.store.advance_clock(by);
+        if let Err(e) = self.app.change_blocking(self.app.advance_plan(by)) {
+            panic!("cannot advance the clock by {by:?}: {e}");
+        }
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and returns once the
@@ -184,14 +218,25 @@ impl MockServer {
         }
     }
 
-    /// Forgets every tenant's links, sessions, data and webhook deliveries.
+    /// Forgets every tenant's links, sessions, data, webhook deliveries and settings, and
+    /// request log: the same operation as `POST /_mock/reset`, for every key pair at once.
     pub fn reset(&self) {
-        self.store.reset_all();
+        let tenants = self.app.store.tenants().collect();
+        if let Err(e) = self.app.change_blocking(self.app.reset_plan(tenants)) {
+            tracing::error!("reset failed: {e}");
+        }
+    }
+
+    /// Makes every later write to `--data-dir` fail, as a full disk would, until called
+    /// with `false`: the seam tests use to check that a failed write changes nothing.
+    #[doc(hidden)]
+    pub fn fail_writes(&self, on: bool) {
+        self.app.fail_writes(on);
     }
 
     /// Every webhook delivery of every tenant, newest first, with its attempts.
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.store.webhooks().deliveries(None, None, None)
+        self.app.journal.deliveries(None, None, None)
     }
 
     /// Waits until at least `n` deliveries are finished (delivered, failed or undeliverable)
@@ -214,7 +259,7 @@ impl MockServer {
         timeout: Duration,
         done: impl Fn(&[Delivery]) -> bool,
     ) -> Result<Vec<Delivery>, Vec<Delivery>> {
-        let journal = self.store.webhooks();
+        let journal = &self.app.journal;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let changed = journal.updated().notified();
@@ -232,7 +277,9 @@ impl MockServer {
 
     /// Makes every pending delivery due now (as `POST /_mock/webhooks/flush`).
     pub fn flush(&self) -> usize {
-        self.store.webhooks().flush(None)
+        self.app
+            .change_blocking(self.app.flush_plan(None))
+            .unwrap_or(0)
     }
 
     /// Sets the webhook URL and Authorization of every tenant (as `PUT /_mock/webhook`).
@@ -241,8 +288,12 @@ impl MockServer {
             url: url.map(str::to_owned),
             authorization: authorization.map(str::to_owned),
         };
-        for tenant in self.store.tenants() {
-            self.store.webhooks().set_config(tenant, config.clone());
+        let tenants = self.app.store.tenants().collect();
+        if let Err(e) = self
+            .app
+            .change_blocking(self.app.set_webhook_plan(tenants, config))
+        {
+            tracing::error!("cannot set the webhook: {e}");
         }
     }
 }

@@ -125,24 +125,15 @@ async fn serve_async(
             return ExitCode::FAILURE;
         }
     };
-    // Check the override files before announcing anything: a bad file stops start-up.
-    let overrides = match &config.fixtures {
-        Some(dir) => match fixtures::Overrides::load(dir) {
-            Ok(o) => Some((dir.clone(), o.len())),
-            Err(e) => {
-                eprintln!("mock-server: bad fixture file, not starting: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => None,
+    // Everything start-up needs, once: a bad fixture file, a damaged, newer or busy
+    // database stops start-up before anything is announced.
+    let app = match mock_server::App::build(&config) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("mock-server: not starting: {e}");
+            return ExitCode::FAILURE;
+        }
     };
-    // The same for the database: a damaged or newer file stops start-up before anything else.
-    if let Some(dir) = &config.data_dir
-        && let Err(e) = mock_server::store::durable::Durable::open(dir)
-    {
-        eprintln!("mock-server: cannot use --data-dir, not starting: {e}");
-        return ExitCode::FAILURE;
-    }
     let base = format!("http://{address}");
     let key = &config.keys[0];
     println!(
@@ -161,15 +152,16 @@ async fn serve_async(
         config.seed,
         config.salary_months
     );
-    match &overrides {
-        Some((dir, n)) => println!("  fixtures: {n} override file(s) from {}", dir.display()),
+    match &config.fixtures {
+        Some(dir) => println!(
+            "  fixtures: {} override file(s) from {}",
+            app.fixture_files,
+            dir.display()
+        ),
         None => println!("  fixtures: none (generated data only)"),
     }
-    match &config.data_dir {
-        Some(dir) => println!(
-            "  state: {} (survives restarts)",
-            dir.join(mock_server::store::durable::FILE_NAME).display()
-        ),
+    match app.database() {
+        Some(file) => println!("  state: {} (survives restarts)", file.display()),
         None => println!("  state: in memory (use --data-dir to keep it across restarts)"),
     }
     match &config.webhook_url {
@@ -190,7 +182,7 @@ async fn serve_async(
     );
     println!("Press Ctrl-C to stop.");
 
-    match mock_server::run_on(listener, config, workers, shutdown_signal()).await {
+    match mock_server::run_app(listener, app, config, workers, shutdown_signal()).await {
         Ok(()) => {
             println!("belvo-mock stopped.");
             ExitCode::SUCCESS

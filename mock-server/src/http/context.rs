@@ -15,7 +15,8 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::{AppState, Shared};
 use crate::store::fields::python_type;
-use crate::store::{Error, Params, TenantId};
+use crate::store::{Error, Params};
+use crate::tenant::TenantId;
 
 /// The id of this request: 32 hex in error bodies, hyphenated where Belvo shows a UUID.
 #[derive(Clone, Copy, Debug)]
@@ -141,7 +142,7 @@ impl FromRequestParts<AppState> for Origin {
         if let Some(public) = &state.public_url {
             return Ok(Origin(public.trim_end_matches('/').to_owned()));
         }
-        let host = super::cache::request_host(&parts.headers, &parts.uri);
+        let host = crate::app::cache::request_host(&parts.headers, &parts.uri);
         Ok(Origin(format!("http://{host}")))
     }
 }

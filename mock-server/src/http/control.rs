@@ -23,10 +23,12 @@ pub async fn health() -> Json<Value> {
 
 /// Forgets the calling tenant's links, sessions, data, webhooks and request journal; other
 /// tenants are untouched.
-pub async fn reset(State(state): State<AppState>, Tenant(tenant): Tenant) -> StatusCode {
-    state.store.reset(tenant);
-    state.requests.reset(tenant);
-    StatusCode::NO_CONTENT
+pub async fn reset(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<StatusCode, ApiError> {
+    state.app.reset(tenant).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's request journal, newest first; filters `path` (substring) and `status`.
@@ -44,6 +46,7 @@ pub async fn requests(
     };
     let path = params.get("path").filter(|p| !p.is_empty());
     let results: Vec<Value> = state
+        .app
         .requests
         .entries(tenant, path, status)
         .iter()
@@ -85,7 +88,7 @@ pub async fn set_link_scenario(
         None => None,
     };
     fields.finish()?;
-    let link = state.store.set_link_scenario(tenant, &id, scenario)?;
+    let link = state.app.set_scenario(tenant, id, scenario).await?;
     Ok(Json(link.to_json()).into_response())
 }
 
@@ -110,7 +113,11 @@ pub async fn advance_clock(
     let mut fields = Fields::new(&body);
     let seconds = fields.number_at_least("seconds", true, 0.0);
     fields.finish()?;
-    let seconds = seconds.unwrap_or(0.0).min(1e12);
-    state.store.advance_clock(Duration::from_secs_f64(seconds));
+    // Past about 8,000 years the advance is refused below; clamp first so the float fits.
+    let seconds = seconds.unwrap_or(0.0).min(1e15);
+    state
+        .app
+        .advance_clock(Duration::from_secs_f64(seconds))
+        .await?;
     Ok(clock_body(&state).into_response())
 }

@@ -46,7 +46,10 @@ pub async fn delete(
     Tenant(tenant): Tenant,
     PathId(id): PathId,
 ) -> Result<Response> {
-    state.store.delete_employment(tenant, &id)?;
+    state
+        .app
+        .change(move |tx| tx.store().delete_employment(tx, tenant, &id))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -58,10 +61,14 @@ pub async fn retrieve(
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
     let asynchronous = is_async(&headers);
-    let (employments, stored) =
-        state
-            .store
-            .retrieve_employments(tenant, &body, request_id.0, asynchronous)?;
+    let request = request_id.0;
+    let (employments, stored) = state
+        .app
+        .change(move |tx| {
+            tx.store()
+                .retrieve_employments(tx, tenant, &body, request, asynchronous)
+        })
+        .await?;
     if asynchronous {
         // The data is fetched and stored now; the caller learns of it by webhook.
         let body = json!({"request_id": request_id.hex()});

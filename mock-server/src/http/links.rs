@@ -12,6 +12,7 @@ use super::AppState;
 use super::context::{JsonObject, Origin, PathId, Query, RequestId, Tenant, is_async};
 use super::error::ApiError;
 use super::pagination::{paginate, project};
+use crate::store::{Link, Login};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -21,7 +22,12 @@ pub async fn create(
     request_id: RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let link = state.store.create_link(tenant, &body, request_id.0)?;
+    let id = request_id.0;
+    let created = state
+        .app
+        .change(move |tx| tx.store().create_link(tx, tenant, &body, id))
+        .await?;
+    let link = login(created)?;
     Ok((StatusCode::CREATED, Json(link.to_json())).into_response())
 }
 
@@ -31,8 +37,12 @@ pub async fn resume(
     request_id: RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let link = state.store.resume_link(tenant, &body, request_id.0)?;
-    Ok(Json(link.to_json()).into_response())
+    let id = request_id.0;
+    let resumed = state
+        .app
+        .change(move |tx| tx.store().resume_link(tx, tenant, &body, id))
+        .await?;
+    Ok(Json(login(resumed)?.to_json()).into_response())
 }
 
 pub async fn list(
@@ -62,7 +72,10 @@ pub async fn modify(
     PathId(id): PathId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let link = state.store.update_link_options(tenant, &id, &body)?;
+    let link = state
+        .app
+        .change(move |tx| tx.store().update_link_options(tx, tenant, &id, &body))
+        .await?;
     Ok(Json(link.to_json()).into_response())
 }
 
@@ -73,10 +86,15 @@ pub async fn update_credentials(
     request_id: RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let link = state
-        .store
-        .update_link_credentials(tenant, &id, &body, request_id.0)?;
-    Ok(Json(link.to_json()).into_response())
+    let request = request_id.0;
+    let updated = state
+        .app
+        .change(move |tx| {
+            tx.store()
+                .update_link_credentials(tx, tenant, &id, &body, request)
+        })
+        .await?;
+    Ok(Json(login(updated)?.to_json()).into_response())
 }
 
 pub async fn delete(
@@ -87,9 +105,14 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response> {
     let asynchronous = is_async(&headers);
+    let request = request_id.0;
     state
-        .store
-        .delete_link(tenant, &id, asynchronous, request_id.0)?;
+        .app
+        .change(move |tx| {
+            tx.store()
+                .delete_link(tx, tenant, &id, asynchronous, request)
+        })
+        .await?;
     if asynchronous {
         // The one place Belvo's spec gives the request id as a hyphenated UUID.
         let body = json!({"request_id": request_id.hyphenated()});
@@ -106,7 +129,21 @@ pub async fn refresh(
     request_id: RequestId,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    state.store.refresh_link(tenant, &id, &body, request_id.0)?;
+    let request = request_id.0;
+    state
+        .app
+        .change(move |tx| tx.store().refresh_link(tx, tenant, &id, &body, request))
+        .await?;
     let body = json!({"request_id": request_id.hex()});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// A login's link, or the 428 that asks for a token (Belvo renders it as an error array).
+fn login(outcome: Login<Link>) -> Result<Link> {
+    match outcome {
+        Login::Done(link) => Ok(link),
+        Login::TokenRequired(challenge) => {
+            Err(crate::store::Error::TokenRequired(challenge).into())
+        }
+    }
 }

@@ -3,19 +3,17 @@
 //! Every route is served with AND without its trailing slash, both answered directly (a
 //! redirect would turn an SDK's POST into a GET).
 
-pub mod cache;
-pub mod context;
-pub mod control;
-pub mod employments;
-pub mod error;
-pub mod institutions;
-pub mod links;
-pub mod owners;
-pub mod pagination;
-pub mod requests;
-pub mod service;
-pub mod ui;
-pub mod webhooks;
+mod context;
+mod control;
+mod employments;
+pub(crate) mod error;
+mod institutions;
+mod links;
+mod owners;
+pub(crate) mod pagination;
+pub(crate) mod service;
+mod ui;
+mod webhooks;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, Method, Uri};
@@ -23,7 +21,9 @@ use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+use crate::app::{App, cache};
 use crate::store::{Error, Store};
+use crate::tenant::TenantId;
 use context::{Origin, Tenant};
 use error::{ApiError, BODY_LIMIT};
 
@@ -33,14 +33,14 @@ pub struct AppState(std::sync::Arc<Shared>);
 
 #[derive(Debug)]
 pub struct Shared {
+    pub app: App,
+    /// The app's store (reads go straight to it; changes through `app`).
     pub store: Store,
     pub public_url: Option<String>,
-    pub requests: requests::RequestJournal,
-    pub bodies: cache::BodyCache,
     /// Per-process secret the dashboard's form tokens derive from.
     pub csrf_secret: String,
     /// `Basic <base64 of id:password>` of every tenant, as clients send it.
-    pub basic_headers: Vec<(Vec<u8>, crate::store::TenantId)>,
+    pub basic_headers: Vec<(Vec<u8>, TenantId)>,
 }
 
 impl std::ops::Deref for AppState {
@@ -51,8 +51,9 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(store: Store, public_url: Option<String>) -> Self {
+    pub fn new(app: App, public_url: Option<String>) -> Self {
         use base64::Engine as _;
+        let store = app.store.clone();
         let basic_headers = store
             .tenants()
             .map(|tenant| {
@@ -64,10 +65,9 @@ impl AppState {
             .collect();
         Self(std::sync::Arc::new(Shared {
             basic_headers,
+            app,
             store,
             public_url,
-            requests: requests::RequestJournal::default(),
-            bodies: cache::BodyCache::default(),
             csrf_secret: uuid::Uuid::new_v4().simple().to_string(),
         }))
     }
@@ -94,7 +94,7 @@ async fn api_root(Tenant(_): Tenant, Origin(origin): Origin) -> Json<Value> {
 /// (The request front answers repeated reads from the cache before they reach the router.)
 pub fn cached_json(
     state: &AppState,
-    tenant: crate::store::TenantId,
+    tenant: TenantId,
     headers: &HeaderMap,
     uri: &Uri,
     render: impl FnOnce() -> Result<Value, ApiError>,
@@ -103,12 +103,12 @@ pub fn cached_json(
     // Read before rendering: a change meanwhile files the new body under the old version,
     // which is never asked for again, rather than an old body under the new version.
     let version = state.store.data_version(tenant);
-    let body = match state.bodies.get(tenant, key, version) {
+    let body = match state.app.bodies.get(tenant, key, version) {
         Some(body) => body,
         None => {
             let value = render()?;
             let body = axum::body::Bytes::from(serde_json::to_vec(&value).unwrap_or_default());
-            state.bodies.put(tenant, key, version, body.clone());
+            state.app.bodies.put(tenant, key, version, body.clone());
             body
         }
     };

@@ -10,17 +10,23 @@ use super::AppState;
 use super::context::{JsonObject, Origin, PathId, Query, Tenant};
 use super::error::ApiError;
 use super::pagination::{paginate, project};
+use crate::store::{Error, Login};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
-/// 201 when the records were stored (`save_data: true`), 200 when they were not.
-fn retrieved(records: Vec<serde_json::Value>, stored: bool) -> Response {
+/// 201 when the records were stored (`save_data: true`), 200 when they were not; the 428
+/// when the institution asks for a token.
+fn retrieved(outcome: Login<(Vec<serde_json::Value>, bool)>) -> Result<Response> {
+    let (records, stored) = match outcome {
+        Login::Done(done) => done,
+        Login::TokenRequired(challenge) => return Err(Error::TokenRequired(challenge).into()),
+    };
     let status = if stored {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    (status, Json(records)).into_response()
+    Ok((status, Json(records)).into_response())
 }
 
 pub async fn list(
@@ -55,7 +61,10 @@ pub async fn delete(
     Tenant(tenant): Tenant,
     PathId(id): PathId,
 ) -> Result<Response> {
-    state.store.delete_owner(tenant, &id)?;
+    state
+        .app
+        .change(move |tx| tx.store().delete_owner(tx, tenant, &id))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -64,8 +73,11 @@ pub async fn retrieve(
     Tenant(tenant): Tenant,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let (owners, stored) = state.store.retrieve_owners(tenant, &body)?;
-    Ok(retrieved(owners, stored))
+    let outcome = state
+        .app
+        .change(move |tx| tx.store().retrieve_owners(tx, tenant, &body))
+        .await?;
+    retrieved(outcome)
 }
 
 pub async fn resume(
@@ -73,6 +85,9 @@ pub async fn resume(
     Tenant(tenant): Tenant,
     JsonObject(body): JsonObject,
 ) -> Result<Response> {
-    let (owners, stored) = state.store.resume_owners(tenant, &body)?;
-    Ok(retrieved(owners, stored))
+    let outcome = state
+        .app
+        .change(move |tx| tx.store().resume_owners(tx, tenant, &body))
+        .await?;
+    retrieved(outcome)
 }

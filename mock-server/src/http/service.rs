@@ -25,11 +25,11 @@ use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
 use uuid::Uuid;
 
 use super::AppState;
-use super::cache::ReadKey;
 use super::context::{RequestId, Tenant, basic_tenant};
 use super::error::{ApiError, HEADERS_LIMIT, URI_LIMIT, render};
-use super::requests;
-use crate::store::TenantId;
+use crate::app::cache::ReadKey;
+use crate::app::requests;
+use crate::tenant::TenantId;
 
 /// The whole HTTP application as a hyper service; cheap to clone (one per connection).
 #[derive(Clone, Debug)]
@@ -58,7 +58,7 @@ impl Api {
             request.uri(),
         );
         let version = self.state.store.data_version(tenant);
-        self.state.bodies.get(tenant, key, version)
+        self.state.app.bodies.get(tenant, key, version)
     }
 }
 
@@ -120,7 +120,7 @@ impl Arrival {
         let path = self.uri.path();
         let latency = self.started.elapsed();
         if let Some(tenant) = self.tenant {
-            state.requests.record(
+            state.app.requests.record(
                 tenant,
                 requests::Seen {
                     method: &self.method,

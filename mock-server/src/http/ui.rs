@@ -16,7 +16,8 @@ use super::AppState;
 use super::context::{PathId, Query, RawBody, Tenant};
 use super::error::ApiError;
 use crate::clock::format_timestamp;
-use crate::store::{Error, Params, TenantId};
+use crate::store::{Error, Params};
+use crate::tenant::TenantId;
 use crate::webhooks::{Delivery, WebhookConfig};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -232,8 +233,8 @@ pub async fn link(
         .list_employments(tenant, &by_link)
         .unwrap_or_default();
     let deliveries = state
-        .store
-        .webhooks()
+        .app
+        .journal
         .deliveries(Some(tenant), Some(link.id), None);
     let body = html! {
         section {
@@ -279,8 +280,8 @@ pub async fn link(
 
 /// `GET /_mock/ui/webhooks`: settings, deliveries, flush.
 pub async fn webhooks(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<Response> {
-    let config = state.store.webhooks().config(tenant);
-    let deliveries = state.store.webhooks().deliveries(Some(tenant), None, None);
+    let config = state.app.journal.config(tenant);
+    let deliveries = state.app.journal.deliveries(Some(tenant), None, None);
     let csrf = csrf_token(&state, tenant);
     let body = html! {
         section {
@@ -317,7 +318,7 @@ pub async fn requests(
         .filter(|p| !p.is_empty())
         .map(str::to_owned);
     let status = params.get("status").and_then(|s| s.parse::<u16>().ok());
-    let entries = state.requests.entries(tenant, path.as_deref(), status);
+    let entries = state.app.requests.entries(tenant, path.as_deref(), status);
     let body = html! {
         section {
             h1 { "Requests" }
@@ -370,9 +371,9 @@ pub async fn save_settings(
         .filter(|a| !a.trim().is_empty())
         .map(str::to_owned);
     state
-        .store
-        .webhooks()
-        .set_config(tenant, WebhookConfig { url, authorization });
+        .app
+        .set_webhook(tenant, WebhookConfig { url, authorization })
+        .await?;
     Ok(redirect("/_mock/ui/webhooks"))
 }
 
@@ -383,7 +384,7 @@ pub async fn flush(
     RawBody(body): RawBody,
 ) -> Result<Response> {
     form(&state, tenant, &body)?;
-    state.store.webhooks().flush(Some(tenant));
+    state.app.flush(Some(tenant)).await?;
     Ok(redirect("/_mock/ui/webhooks"))
 }
 
@@ -395,11 +396,7 @@ pub async fn redeliver(
     RawBody(body): RawBody,
 ) -> Result<Response> {
     form(&state, tenant, &body)?;
-    state
-        .store
-        .webhooks()
-        .redeliver(tenant, &id)
-        .ok_or(Error::NotFound)?;
+    state.app.redeliver(tenant, id).await?;
     Ok(redirect("/_mock/ui/webhooks"))
 }
 
@@ -416,7 +413,8 @@ pub async fn advance(
         .filter(|s| s.is_finite() && *s >= 0.0)
         .ok_or_else(|| Error::field("seconds", "invalid", "A valid number is required."))?;
     state
-        .store
-        .advance_clock(std::time::Duration::from_secs_f64(seconds.min(1e12)));
+        .app
+        .advance_clock(std::time::Duration::from_secs_f64(seconds.min(1e15)))
+        .await?;
     Ok(redirect("/_mock/ui/"))
 }

@@ -20,7 +20,7 @@ type Result<T> = std::result::Result<T, ApiError>;
 const STATUSES: &[&str] = &["pending", "delivered", "failed", "undeliverable"];
 
 pub async fn config(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json<Value> {
-    Json(state.store.webhooks().config(tenant).to_json())
+    Json(state.app.journal.config(tenant).to_json())
 }
 
 /// `{"url": "https://…" | null, "authorization": "…" | null}`; both keys optional (a missing
@@ -53,15 +53,14 @@ pub async fn set_config(
         }
     }
     fields.finish()?;
-    let journal = state.store.webhooks();
-    let mut config = journal.config(tenant);
+    let mut config = state.app.journal.config(tenant);
     if body.contains_key("url") {
         config.url = url;
     }
     if body.contains_key("authorization") {
         config.authorization = authorization;
     }
-    journal.set_config(tenant, config.clone());
+    state.app.set_webhook(tenant, config.clone()).await?;
     Ok(Json(config_json(&config)).into_response())
 }
 
@@ -111,8 +110,8 @@ pub async fn deliveries(
         return Err(Error::Validation(problems).into());
     }
     let results: Vec<Value> = state
-        .store
-        .webhooks()
+        .app
+        .journal
         .deliveries(Some(tenant), link, status)
         .iter()
         .map(|d| d.to_json())
@@ -120,9 +119,9 @@ pub async fn deliveries(
     Ok(Json(json!({"count": results.len(), "results": results})).into_response())
 }
 
-pub async fn flush(State(state): State<AppState>, Tenant(tenant): Tenant) -> Json<Value> {
-    let flushed = state.store.webhooks().flush(Some(tenant));
-    Json(json!({"flushed": flushed}))
+pub async fn flush(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<Json<Value>> {
+    let flushed = state.app.flush(Some(tenant)).await?;
+    Ok(Json(json!({"flushed": flushed})))
 }
 
 pub async fn redeliver(
@@ -130,10 +129,6 @@ pub async fn redeliver(
     Tenant(tenant): Tenant,
     PathId(id): PathId,
 ) -> Result<Response> {
-    let delivery = state
-        .store
-        .webhooks()
-        .redeliver(tenant, &id)
-        .ok_or(Error::NotFound)?;
+    let delivery = state.app.redeliver(tenant, id).await?;
     Ok(Json(delivery.to_json()).into_response())
 }

@@ -69,10 +69,6 @@ impl<'a> Fields<'a> {
         self.errors.push(FieldError::new(field, code, message));
     }
 
-    pub fn has_error(&self, field: &str) -> bool {
-        self.errors.iter().any(|e| e.field == field)
-    }
-
     /// `Ok(())` when no field was bad, else the whole list as one 400.
     pub fn finish(self) -> Result<(), Error> {
         if self.errors.is_empty() {

@@ -13,6 +13,7 @@ use super::fields::{Fields, NOT_VALID, Text};
 use super::institutions::{self, ALL_RESOURCES, INSS_RESOURCES};
 use super::query::Filter;
 use crate::clock::format_timestamp;
+use crate::event::Resource;
 pub use crate::scenario::Scenario;
 
 pub const ACCESS_MODES: &[&str] = &["single", "recurrent"];
@@ -109,6 +110,14 @@ pub struct Link {
 }
 
 impl Link {
+    /// The resources its historical updates fetch (its `fetch_resources` this fake serves).
+    pub fn resources(&self) -> Vec<Resource> {
+        self.fetch_resources
+            .iter()
+            .filter_map(|r| Resource::parse(r))
+            .collect()
+    }
+
     /// The Link object exactly as Belvo renders it.
     pub fn to_json(&self) -> Value {
         json!({
@@ -496,7 +505,7 @@ pub fn validate_credentials(body: &Map<String, Value>) -> Result<Option<Scenario
 }
 
 /// A `POST /api/links/{id}/refresh/` body: optional `fetch_resources`.
-pub fn validate_refresh(body: &Map<String, Value>) -> Result<Vec<String>, Error> {
+pub fn validate_refresh(body: &Map<String, Value>) -> Result<Vec<Resource>, Error> {
     let mut f = Fields::new(body);
     let resources = fetch_resources(&mut f);
     f.finish()?;
@@ -504,7 +513,10 @@ pub fn validate_refresh(body: &Map<String, Value>) -> Result<Vec<String>, Error>
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| INSS_RESOURCES.iter().map(|s| (*s).to_owned()).collect());
     check_supported(&resources)?;
-    Ok(resources)
+    Ok(resources
+        .iter()
+        .filter_map(|r| Resource::parse(r))
+        .collect())
 }
 
 /// The filters of `GET /api/links/` (spec 1.223.0).

@@ -98,6 +98,17 @@ pub struct LinkData {
     pub employments: Option<Vec<Fetched>>,
 }
 
+impl LinkData {
+    /// The ids of every owner and employment in it.
+    pub fn ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.owners
+            .iter()
+            .flatten()
+            .chain(self.employments.iter().flatten())
+            .map(|f| f.id)
+    }
+}
+
 /// A `POST /api/owners/` body.
 #[derive(Clone, Debug)]
 pub struct OwnersRetrieve {

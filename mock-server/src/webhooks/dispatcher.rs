@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio::task::JoinSet;
 
-use super::journal::{Attempt, Job, Journal};
+use super::{Attempt, Job, Journal};
 
 /// How much of a receiver's answer is kept in the journal.
 const RESPONSE_EXCERPT: usize = 256;

@@ -1,205 +1,28 @@
 //! The delivery journal: every webhook event of every tenant with its delivery state and
 //! attempts, the schedule of pending deliveries on the virtual clock, and each tenant's
 //! webhook configuration (URL + Authorization, as in Belvo's dashboard).
+//!
+//! Changes an operation causes (new events, flush, redeliver, settings, reset) are planned
+//! here, persisted by the app's writer with the data they belong to, then applied. Changes
+//! the dispatcher makes (attempts, retries) are applied at once and handed to the writer's
+//! sink: a crash may lose the record of an attempt, and the delivery is then sent again (at
+//! least once, as Belvo's own webhooks are).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::delivery::{Attempt, Delivery, DeliveryStatus, Job, Settings, WebhookConfig};
 use crate::clock::{Clock, format_timestamp};
-use crate::store::TenantId;
-use crate::store::durable::{Durable, DurableError, Table};
+use crate::db::{Durable, DurableError, Table, Write};
+use crate::event::Event;
+use crate::tenant::TenantId;
 
-/// How deliveries are timed and bounded.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Time between the event and its first attempt.
-    pub delay: Duration,
-    /// Retries after the first attempt.
-    pub retries: u32,
-    /// The first retry's wait; each next one doubles (3, 6, 12, 24, 48 s by default).
-    pub backoff: Duration,
-    /// An attempt succeeds on a 2xx received within this time.
-    pub timeout: Duration,
-    /// Requests in flight at once.
-    pub concurrency: usize,
-    /// Finished deliveries kept per tenant (pending ones are never dropped).
-    pub journal_limit: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            delay: Duration::from_secs(2),
-            retries: 5,
-            backoff: Duration::from_secs(3),
-            timeout: Duration::from_secs(5),
-            concurrency: 32,
-            journal_limit: 10_000,
-        }
-    }
-}
-
-/// Where a tenant's webhooks go.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct WebhookConfig {
-    pub url: Option<String>,
-    pub authorization: Option<String>,
-}
-
-impl WebhookConfig {
-    /// The `Authorization` header sent: a bare token goes out as `Bearer <token>`; a value that
-    /// starts with `Bearer ` or `Basic ` goes out verbatim.
-    pub fn authorization_header(&self) -> Option<String> {
-        let value = self.authorization.as_deref()?.trim();
-        if value.is_empty() {
-            None
-        } else if value.starts_with("Bearer ") || value.starts_with("Basic ") {
-            Some(value.to_owned())
-        } else {
-            Some(format!("Bearer {value}"))
-        }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({"url": self.url, "authorization": self.authorization})
-    }
-}
-
-/// Something Belvo notifies about (belvo-api.md §7).
-#[derive(Clone, Debug)]
-pub struct Event {
-    pub webhook_type: &'static str,
-    pub process_type: &'static str,
-    pub webhook_code: &'static str,
-    pub link_id: Uuid,
-    /// The request that caused it (hyphenated in the payload, as Belvo's examples show).
-    pub request_id: Uuid,
-    pub external_id: Option<String>,
-    pub data: Value,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Waiting for its (next) attempt, or being attempted.
-    Pending,
-    Delivered,
-    /// Every attempt failed; `redeliver` starts again.
-    Failed,
-    /// No webhook URL was configured when it was due.
-    Undeliverable,
-}
-
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-            Self::Undeliverable => "undeliverable",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Delivered,
-            Self::Failed,
-            Self::Undeliverable,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == s)
-    }
-
-    pub fn is_final(self) -> bool {
-        self != Self::Pending
-    }
-}
-
-/// One try at delivering a webhook.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Attempt {
-    pub number: u32,
-    pub at: DateTime<Utc>,
-    pub url: String,
-    pub status_code: Option<u16>,
-    pub latency_ms: f64,
-    pub error: Option<String>,
-    /// The first bytes of the receiver's answer.
-    pub response_body: Option<String>,
-}
-
-impl Attempt {
-    pub fn succeeded(&self) -> bool {
-        self.error.is_none() && self.status_code.is_some_and(|c| (200..300).contains(&c))
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({
-            "number": self.number,
-            "at": format_timestamp(self.at),
-            "url": self.url,
-            "status_code": self.status_code,
-            "latency_ms": (self.latency_ms * 1000.0).round() / 1000.0,
-            "error": self.error,
-            "response_body": self.response_body,
-        })
-    }
-}
-
-/// One webhook event and its delivery.
-#[derive(Clone, Debug)]
-pub struct Delivery {
-    pub webhook_id: String,
-    pub tenant: TenantId,
-    pub link_id: Uuid,
-    pub webhook_type: &'static str,
-    pub webhook_code: &'static str,
-    /// The exact body sent on every attempt.
-    pub payload: Value,
-    pub status: DeliveryStatus,
-    pub attempts: Vec<Attempt>,
-    pub created_at: DateTime<Utc>,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub in_flight: bool,
-    /// Attempts since the event (or the last redeliver): retries count against this.
-    round: u32,
-    seq: u64,
-}
-
-impl Delivery {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "webhook_id": self.webhook_id,
-            "link_id": self.link_id,
-            "webhook_type": self.webhook_type,
-            "webhook_code": self.webhook_code,
-            "status": self.status.as_str(),
-            "created_at": format_timestamp(self.created_at),
-            "next_attempt_at": self.next_attempt_at.map(format_timestamp),
-            "attempts": self.attempts.iter().map(Attempt::to_json).collect::<Vec<_>>(),
-            "payload": self.payload,
-        })
-    }
-}
-
-/// A due delivery handed to a sender.
-#[derive(Clone, Debug)]
-pub struct Job {
-    pub webhook_id: String,
-    pub url: String,
-    pub authorization: Option<String>,
-    pub body: Vec<u8>,
-    pub attempt: u32,
-    pub link_id: Uuid,
-    pub webhook_type: &'static str,
-    pub webhook_code: &'static str,
-}
+/// Where the journal hands the rows of changes the dispatcher made (fire and forget).
+pub type Sink = Box<dyn Fn(Vec<Write>) + Send + Sync>;
 
 #[derive(Debug, Default)]
 struct State {
@@ -219,110 +42,59 @@ pub struct Journal {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
 struct Inner {
     state: Mutex<State>,
     settings: Settings,
     clock: Clock,
     initial: WebhookConfig,
+    /// Each tenant's name in the database (its secret id), by tenant index.
+    names: Vec<String>,
     /// Wakes the dispatcher (a stored permit, so no wake-up is lost).
     dispatch: Notify,
     /// Wakes everyone waiting for delivery progress.
     updated: Notify,
-    /// The database under `--data-dir` and the tenants' names in it, once attached.
-    durable: std::sync::OnceLock<(Durable, Vec<String>)>,
+    /// Set under `--data-dir`: where the dispatcher's changes are persisted.
+    sink: OnceLock<Sink>,
 }
 
-/// A delivery as the durable store keeps it.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct DeliveryRow {
-    webhook_id: String,
-    link_id: Uuid,
-    webhook_type: String,
-    webhook_code: String,
-    payload: Value,
-    status: String,
-    attempts: Vec<Attempt>,
-    created_at: DateTime<Utc>,
-    next_attempt_at: Option<DateTime<Utc>>,
-    round: u32,
-    seq: u64,
-}
-
-/// The `&'static` names a stored row may carry.
-fn known(name: &str) -> Option<&'static str> {
-    [
-        "OWNERS",
-        "EMPLOYMENTS",
-        "LINK",
-        "historical_update",
-        "invalid_credentials",
-        "link_deleted",
-    ]
-    .into_iter()
-    .find(|k| *k == name)
-}
-
-impl Delivery {
-    fn to_row(&self) -> String {
-        let row = DeliveryRow {
-            webhook_id: self.webhook_id.clone(),
-            link_id: self.link_id,
-            webhook_type: self.webhook_type.to_owned(),
-            webhook_code: self.webhook_code.to_owned(),
-            payload: self.payload.clone(),
-            status: self.status.as_str().to_owned(),
-            attempts: self.attempts.clone(),
-            created_at: self.created_at,
-            next_attempt_at: self.next_attempt_at,
-            round: self.round,
-            seq: self.seq,
-        };
-        serde_json::to_string(&row).unwrap_or_default()
-    }
-
-    fn from_row(tenant: TenantId, text: &str) -> Option<Self> {
-        let row: DeliveryRow = serde_json::from_str(text).ok()?;
-        Some(Self {
-            webhook_id: row.webhook_id,
-            tenant,
-            link_id: row.link_id,
-            webhook_type: known(&row.webhook_type)?,
-            webhook_code: known(&row.webhook_code)?,
-            payload: row.payload,
-            status: DeliveryStatus::parse(&row.status)?,
-            attempts: row.attempts,
-            created_at: row.created_at,
-            next_attempt_at: row.next_attempt_at,
-            in_flight: false,
-            round: row.round,
-            seq: row.seq,
-        })
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("settings", &self.settings)
+            .field("durable", &self.sink.get().is_some())
+            .finish_non_exhaustive()
     }
 }
 
 impl Journal {
-    /// `initial` is every tenant's configuration until it sets its own.
-    pub fn new(clock: Clock, settings: Settings, initial: WebhookConfig) -> Self {
+    /// `initial` is every tenant's configuration until it sets its own; `names` are the
+    /// tenants' names in the database.
+    pub fn new(
+        clock: Clock,
+        settings: Settings,
+        initial: WebhookConfig,
+        names: Vec<String>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
                 settings,
                 clock,
                 initial,
+                names,
                 dispatch: Notify::new(),
                 updated: Notify::new(),
-                durable: std::sync::OnceLock::new(),
+                sink: OnceLock::new(),
             }),
         }
     }
 
-    /// Makes the journal durable: restores the configs and deliveries stored in `db` (pending
-    /// ones resume with their schedule; one that was in flight when the process died is sent
-    /// again, at least once) and writes every later change through.
-    pub fn attach(&self, db: Durable, tenants: Vec<String>) -> Result<(), DurableError> {
+    /// Restores the configs and deliveries stored in `db` (pending ones resume with their
+    /// schedule; one that was in flight when the process died is sent again, at least once).
+    pub fn restore(&self, db: &Durable) -> Result<(), DurableError> {
         let tenant_of = |name: &str| {
-            tenants
+            self.inner
+                .names
                 .iter()
                 .position(|t| t == name)
                 .map(TenantId::from_index)
@@ -359,29 +131,67 @@ impl Journal {
                 .insert(delivery.webhook_id.clone(), delivery);
         }
         drop(state);
-        self.inner.durable.set((db, tenants)).ok();
         self.changed();
         Ok(())
     }
 
-    /// Writes one delivery as it is now (deleted when gone from the journal).
-    fn save(&self, state: &State, tenant: TenantId, id: &str) {
-        let Some((db, names)) = self.inner.durable.get() else {
-            return;
-        };
-        let Some(name) = names.get(tenant.index()) else {
-            return;
-        };
-        let result = match state.deliveries.get(id) {
-            Some(d) => db.put(Table::Deliveries, name, id, &d.to_row()),
-            None => db.delete(Table::Deliveries, name, id),
-        };
-        if let Err(e) = result {
-            tracing::error!("cannot write webhook {id} to the data directory: {e}");
+    /// Persists the dispatcher's changes through `sink` from now on.
+    pub fn set_sink(&self, sink: Sink) {
+        self.inner.sink.set(sink).ok();
+    }
+
+    fn durable(&self) -> bool {
+        self.inner.sink.get().is_some()
+    }
+
+    fn persist(&self, rows: Vec<Write>) {
+        if let Some(sink) = self.inner.sink.get()
+            && !rows.is_empty()
+        {
+            sink(rows);
         }
     }
 
+    fn name(&self, tenant: TenantId) -> String {
+        self.inner
+            .names
+            .get(tenant.index())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The row that stores `delivery` (`None` in memory).
+    pub fn row(&self, delivery: &Delivery) -> Option<Write> {
+        self.durable().then(|| {
+            Write::Put(
+                Table::Deliveries,
+                self.name(delivery.tenant),
+                delivery.webhook_id.clone(),
+                delivery.to_row(),
+            )
+        })
+    }
+
+    fn delete_row(&self, tenant: TenantId, id: &str) -> Option<Write> {
+        self.durable()
+            .then(|| Write::Delete(Table::Deliveries, self.name(tenant), id.to_owned()))
+    }
+
+    /// The row that stores a tenant's configuration (`None` in memory).
+    pub fn config_row(&self, tenant: TenantId, config: &WebhookConfig) -> Option<Write> {
+        self.durable().then(|| {
+            Write::Put(
+                Table::WebhookConfigs,
+                self.name(tenant),
+                "config".to_owned(),
+                serde_json::to_string(config).unwrap_or_default(),
+            )
+        })
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
+        // Every change is applied whole while the guard is held, so a panic elsewhere cannot
+        // leave a half-applied one behind: a poisoned lock is safe to keep using.
         self.inner
             .state
             .lock()
@@ -406,7 +216,9 @@ impl Journal {
         &self.inner.updated
     }
 
-    fn changed(&self) {
+    /// Wakes the dispatcher and everyone waiting for progress. Called after a change is
+    /// applied, with no lock held.
+    pub fn changed(&self) {
         self.inner.dispatch.notify_one();
         self.inner.updated.notify_waiters();
     }
@@ -419,51 +231,31 @@ impl Journal {
             .unwrap_or_else(|| self.inner.initial.clone())
     }
 
-    pub fn set_config(&self, tenant: TenantId, config: WebhookConfig) {
-        if let Some((db, names)) = self.inner.durable.get()
-            && let Some(name) = names.get(tenant.index())
-            && let Err(e) = db.put(
-                Table::WebhookConfigs,
-                name,
-                "config",
-                &serde_json::to_string(&config).unwrap_or_default(),
-            )
-        {
-            tracing::error!("cannot write the webhook settings: {e}");
-        }
+    /// Applies a tenant's new configuration (once it is persisted).
+    pub fn apply_config(&self, tenant: TenantId, config: WebhookConfig) {
         self.state().configs.insert(tenant, config);
-        self.changed();
     }
 
-    /// Records an event and schedules its delivery after the configured delay. With no URL
-    /// configured it is recorded as `undeliverable` (and can be redelivered later).
-    pub fn emit(&self, tenant: TenantId, event: Event) -> String {
+    /// The delivery an event becomes: due after the configured delay, or `undeliverable`
+    /// when the tenant has no URL (it can be redelivered later). Nothing is stored yet.
+    pub fn prepare(&self, tenant: TenantId, event: &Event) -> Delivery {
         let now = self.inner.clock.now();
         let webhook_id = Uuid::new_v4().simple().to_string();
-        let payload = json!({
-            "webhook_id": webhook_id,
-            "webhook_type": event.webhook_type,
-            "process_type": event.process_type,
-            "webhook_code": event.webhook_code,
-            "link_id": event.link_id,
-            "request_id": event.request_id.hyphenated().to_string(),
-            "external_id": event.external_id,
-            "data": event.data,
-        });
         let has_url = self.config(tenant).url.is_some();
         let delay = chrono::Duration::from_std(self.inner.settings.delay)
             .unwrap_or(chrono::Duration::zero());
-        let mut state = self.state();
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        let due = now + delay;
-        let delivery = Delivery {
-            webhook_id: webhook_id.clone(),
+        let seq = {
+            let mut state = self.state();
+            state.next_seq += 1;
+            state.next_seq - 1
+        };
+        Delivery {
+            payload: event.payload(&webhook_id),
+            webhook_id,
             tenant,
             link_id: event.link_id,
-            webhook_type: event.webhook_type,
-            webhook_code: event.webhook_code,
-            payload,
+            webhook_type: event.webhook_type(),
+            webhook_code: event.webhook_code(),
             status: if has_url {
                 DeliveryStatus::Pending
             } else {
@@ -471,46 +263,60 @@ impl Journal {
             },
             attempts: Vec::new(),
             created_at: now,
-            next_attempt_at: has_url.then_some(due),
+            next_attempt_at: has_url.then_some(now + delay),
             in_flight: false,
             round: 0,
             seq,
-        };
-        if has_url {
-            state.schedule.insert((due, seq, webhook_id.clone()));
         }
-        tracing::info!(
-            target: "belvo_mock::webhooks",
-            link_id = %event.link_id,
-            webhook_type = event.webhook_type,
-            webhook_code = event.webhook_code,
-            webhook_id = %webhook_id,
-            status = delivery.status.as_str(),
-            "webhook event recorded"
-        );
-        state.deliveries.insert(webhook_id.clone(), delivery);
-        state
-            .order
-            .entry(tenant)
-            .or_default()
-            .push_back(webhook_id.clone());
-        self.save(&state, tenant, &webhook_id);
-        self.bound(&mut state, tenant);
+    }
+
+    /// Adds prepared deliveries (once they are persisted) and schedules the pending ones.
+    pub fn insert(&self, deliveries: Vec<Delivery>) {
+        let mut state = self.state();
+        let mut dropped = Vec::new();
+        for delivery in deliveries {
+            tracing::info!(
+                target: "belvo_mock::webhooks",
+                link_id = %delivery.link_id,
+                webhook_type = delivery.webhook_type,
+                webhook_code = delivery.webhook_code,
+                webhook_id = %delivery.webhook_id,
+                status = delivery.status.as_str(),
+                "webhook event recorded"
+            );
+            let tenant = delivery.tenant;
+            if let Some(due) = delivery.next_attempt_at
+                && delivery.status == DeliveryStatus::Pending
+            {
+                state
+                    .schedule
+                    .insert((due, delivery.seq, delivery.webhook_id.clone()));
+            }
+            state
+                .order
+                .entry(tenant)
+                .or_default()
+                .push_back(delivery.webhook_id.clone());
+            state
+                .deliveries
+                .insert(delivery.webhook_id.clone(), delivery);
+            dropped.extend(self.bound(&mut state, tenant));
+        }
         drop(state);
-        self.changed();
-        webhook_id
+        self.persist(dropped);
     }
 
     /// Keeps the journal of one tenant within the limit by dropping its oldest finished
     /// deliveries. Pending ones are never dropped: while the oldest is pending, the journal
     /// may exceed the limit until it finishes.
-    fn bound(&self, state: &mut State, tenant: TenantId) {
+    fn bound(&self, state: &mut State, tenant: TenantId) -> Vec<Write> {
+        let mut rows = Vec::new();
         let limit = self.inner.settings.journal_limit.max(1);
         let State {
             order, deliveries, ..
         } = state;
         let Some(order) = order.get_mut(&tenant) else {
-            return;
+            return rows;
         };
         while order.len() > limit {
             let finished = order.front().is_some_and(|id| {
@@ -523,14 +329,10 @@ impl Journal {
             }
             if let Some(id) = order.pop_front() {
                 deliveries.remove(&id);
-                if let Some((db, names)) = self.inner.durable.get()
-                    && let Some(name) = names.get(tenant.index())
-                    && let Err(e) = db.delete(Table::Deliveries, name, &id)
-                {
-                    tracing::error!("cannot forget webhook {id} in the data directory: {e}");
-                }
+                rows.extend(self.delete_row(tenant, &id));
             }
         }
+        rows
     }
 
     /// A tenant's deliveries (newest first), optionally of one link and/or status.
@@ -553,61 +355,75 @@ impl Journal {
         out
     }
 
-    /// Makes every pending delivery (of one tenant, or all) due now. Returns how many.
-    pub fn flush(&self, tenant: Option<TenantId>) -> usize {
+    /// Every pending delivery (of one tenant, or all) as it is once made due now.
+    pub fn plan_flush(&self, tenant: Option<TenantId>) -> Vec<Delivery> {
         let now = self.inner.clock.now();
-        let mut state = self.state();
-        let due: Vec<(DateTime<Utc>, u64, String)> = state
+        let state = self.state();
+        state
             .schedule
             .iter()
-            .filter(|(_, _, id)| {
-                state
-                    .deliveries
-                    .get(id)
-                    .is_some_and(|d| tenant.is_none_or(|t| d.tenant == t))
+            .filter_map(|(_, _, id)| state.deliveries.get(id))
+            .filter(|d| tenant.is_none_or(|t| d.tenant == t))
+            .map(|d| Delivery {
+                next_attempt_at: Some(now),
+                ..d.clone()
             })
-            .cloned()
-            .collect();
-        for entry in &due {
-            state.schedule.remove(entry);
-            let (_, seq, id) = entry;
-            state.schedule.insert((now, *seq, id.clone()));
-            if let Some(d) = state.deliveries.get_mut(id) {
-                d.next_attempt_at = Some(now);
-                let tenant = d.tenant;
-                self.save(&state, tenant, id);
-            }
-        }
-        drop(state);
-        self.changed();
-        due.len()
+            .collect()
     }
 
-    /// Sends a finished delivery again (same `webhook_id`, same payload), now, with a fresh
-    /// round of retries. A pending one is left as it is.
-    pub fn redeliver(&self, tenant: TenantId, id: &str) -> Option<Delivery> {
+    /// A finished delivery as it is once sent again (same `webhook_id`, same payload), now,
+    /// with a fresh round of retries; a pending one as it is. `None`: no such delivery.
+    pub fn plan_redeliver(&self, tenant: TenantId, id: &str) -> Option<Delivery> {
         let now = self.inner.clock.now();
-        let mut state = self.state();
-        let delivery = state
-            .deliveries
-            .get_mut(id)
-            .filter(|d| d.tenant == tenant)?;
-        if delivery.status.is_final() {
-            delivery.status = DeliveryStatus::Pending;
-            delivery.round = 0;
-            delivery.next_attempt_at = Some(now);
-            let entry = (now, delivery.seq, delivery.webhook_id.clone());
-            let copy = delivery.clone();
-            state.schedule.insert(entry);
-            self.save(&state, tenant, id);
-            drop(state);
-            self.changed();
-            return Some(copy);
+        let state = self.state();
+        let delivery = state.deliveries.get(id).filter(|d| d.tenant == tenant)?;
+        if !delivery.status.is_final() {
+            return Some(delivery.clone());
         }
-        Some(delivery.clone())
+        Some(Delivery {
+            status: DeliveryStatus::Pending,
+            round: 0,
+            next_attempt_at: Some(now),
+            ..delivery.clone()
+        })
     }
 
-    /// Forgets one tenant's deliveries and configuration.
+    /// Applies planned new states of existing deliveries (once they are persisted). One that
+    /// was reset meanwhile stays gone; one a sender holds keeps its attempt.
+    pub fn apply_updates(&self, updates: Vec<Delivery>) {
+        let mut state = self.state();
+        for update in updates {
+            let Some(current) = state.deliveries.get(&update.webhook_id) else {
+                continue;
+            };
+            if current.in_flight {
+                continue;
+            }
+            let old = (
+                current.next_attempt_at.unwrap_or(current.created_at),
+                current.seq,
+                current.webhook_id.clone(),
+            );
+            state.schedule.remove(&old);
+            if update.status == DeliveryStatus::Pending
+                && let Some(due) = update.next_attempt_at
+            {
+                state
+                    .schedule
+                    .insert((due, update.seq, update.webhook_id.clone()));
+            }
+            let id = update.webhook_id.clone();
+            let attempts = state
+                .deliveries
+                .get(&id)
+                .map(|d| d.attempts.clone())
+                .unwrap_or_default();
+            // Attempts recorded since the plan are kept.
+            state.deliveries.insert(id, Delivery { attempts, ..update });
+        }
+    }
+
+    /// Forgets one tenant's deliveries and configuration (once the reset is persisted).
     pub fn reset(&self, tenant: TenantId) {
         let mut state = self.state();
         state.configs.remove(&tenant);
@@ -617,13 +433,7 @@ impl Journal {
             .map(Vec::from)
             .unwrap_or_default();
         for id in ids {
-            if let Some(d) = state.deliveries.remove(&id) {
-                state.schedule.remove(&(
-                    d.next_attempt_at.unwrap_or(d.created_at),
-                    d.seq,
-                    d.webhook_id.clone(),
-                ));
-            }
+            state.deliveries.remove(&id);
         }
         let State {
             schedule,
@@ -631,8 +441,6 @@ impl Journal {
             ..
         } = &mut *state;
         schedule.retain(|(_, _, id)| deliveries.contains_key(id));
-        drop(state);
-        self.changed();
     }
 
     /// Takes up to `max` deliveries due at `now` for sending, and tells when the next one is
@@ -640,6 +448,7 @@ impl Journal {
     pub fn take_due(&self, now: DateTime<Utc>, max: usize) -> (Vec<Job>, Option<DateTime<Utc>>) {
         let mut state = self.state();
         let mut jobs = Vec::new();
+        let mut rows = Vec::new();
         let mut changed = false;
         while jobs.len() < max {
             let Some(first) = state.schedule.first().cloned() else {
@@ -665,7 +474,7 @@ impl Journal {
             let Some(url) = config.url.clone() else {
                 delivery.status = DeliveryStatus::Undeliverable;
                 delivery.next_attempt_at = None;
-                self.save(&state, tenant, &id);
+                rows.extend(self.row(delivery));
                 continue;
             };
             delivery.in_flight = true;
@@ -684,6 +493,7 @@ impl Journal {
         }
         let next = state.schedule.first().map(|(at, _, _)| *at);
         drop(state);
+        self.persist(rows);
         if changed {
             self.inner.updated.notify_waiters();
         }
@@ -731,10 +541,9 @@ impl Journal {
         if let Some((at, seq)) = retry_at {
             state.schedule.insert((at, seq, id.to_owned()));
         }
-        if let Some(tenant) = state.deliveries.get(id).map(|d| d.tenant) {
-            self.save(&state, tenant, id);
-        }
+        let row = state.deliveries.get(id).and_then(|d| self.row(d));
         drop(state);
+        self.persist(row.into_iter().collect());
         if ok {
             tracing::info!(target: "belvo_mock::webhooks", %link_id, webhook_type = kind, webhook_code = code, webhook_id = id, attempt = number, status_code, "webhook delivered");
         } else if let Some((at, _)) = retry_at {
@@ -756,16 +565,34 @@ impl Journal {
 mod tests {
     use super::*;
 
+    use crate::event::{Notice, Resource};
+    use std::time::Duration;
+
     fn event() -> Event {
         Event {
-            webhook_type: "OWNERS",
-            process_type: "historical_update",
-            webhook_code: "historical_update",
             link_id: Uuid::nil(),
             request_id: Uuid::nil(),
             external_id: None,
-            data: json!({"total_owners": 1}),
+            notice: Notice::HistoricalUpdate {
+                resource: Resource::Owners,
+                total: 1,
+            },
         }
+    }
+
+    /// Records an event at once (what the app's writer does after committing it).
+    fn emit(j: &Journal, t: TenantId, e: Event) -> String {
+        let d = j.prepare(t, &e);
+        let id = d.webhook_id.clone();
+        j.insert(vec![d]);
+        id
+    }
+
+    /// Redelivers at once.
+    fn redeliver(j: &Journal, t: TenantId, id: &str) -> Option<Delivery> {
+        let d = j.plan_redeliver(t, id)?;
+        j.apply_updates(vec![d.clone()]);
+        Some(d)
     }
 
     fn journal(url: Option<&str>) -> Journal {
@@ -780,6 +607,7 @@ mod tests {
                 url: url.map(str::to_owned),
                 authorization: None,
             },
+            vec!["t".into()],
         )
     }
 
@@ -819,8 +647,8 @@ mod tests {
     #[test]
     fn without_a_url_events_are_recorded_as_undeliverable() {
         let j = journal(None);
-        let t = TenantId::for_tests(0);
-        j.emit(t, event());
+        let t = TenantId::from_index(0);
+        emit(&j, t, event());
         let all = j.deliveries(Some(t), None, None);
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].status, DeliveryStatus::Undeliverable);
@@ -830,8 +658,8 @@ mod tests {
     #[test]
     fn failures_retry_with_doubling_backoff_then_fail_and_redeliver_starts_again() {
         let j = journal(Some("http://x"));
-        let t = TenantId::for_tests(0);
-        let id = j.emit(t, event());
+        let t = TenantId::from_index(0);
+        let id = emit(&j, t, event());
         let (jobs, _) = j.take_due(j.clock().now(), 10);
         assert_eq!(jobs.len(), 1);
         assert_eq!(jobs[0].attempt, 1);
@@ -853,7 +681,7 @@ mod tests {
         let d = &j.deliveries(Some(t), None, None)[0];
         assert_eq!(d.status, DeliveryStatus::Failed);
         assert_eq!(d.attempts.len(), 3);
-        assert!(j.redeliver(t, &id).is_some());
+        assert!(redeliver(&j, t, &id).is_some());
         let (jobs, _) = j.take_due(j.clock().now(), 10);
         assert_eq!(jobs[0].attempt, 4);
         j.record(&id, attempt(4, Some(204)));
@@ -873,13 +701,14 @@ mod tests {
                 ..Settings::default()
             },
             WebhookConfig::default(),
+            vec!["t".into()],
         );
-        let t = TenantId::for_tests(0);
+        let t = TenantId::from_index(0);
         for _ in 0..5 {
-            j.emit(t, event());
+            emit(&j, t, event());
         }
         assert_eq!(j.deliveries(Some(t), None, None).len(), 2);
-        j.set_config(
+        j.apply_config(
             t,
             WebhookConfig {
                 url: Some("http://x".into()),
@@ -887,7 +716,7 @@ mod tests {
             },
         );
         for _ in 0..3 {
-            j.emit(t, event());
+            emit(&j, t, event());
         }
         // Three pending ones stay although the limit is two.
         let pending = j.deliveries(Some(t), None, Some(DeliveryStatus::Pending));

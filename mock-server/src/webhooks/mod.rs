@@ -1,10 +1,14 @@
 //! Webhooks: per-tenant configuration, the delivery journal (every event with its attempts)
 //! and the dispatcher that POSTs due deliveries with retries.
 //!
-//! The journal is plain synchronous state the store writes events into; the dispatcher is the
-//! only async part, and the only place that speaks HTTP to receivers.
+//! Nothing here knows the store: events arrive typed ([`crate::event::Event`]) from the app's
+//! writer, which persists them with the change that caused them (an outbox) before the
+//! journal schedules them. The dispatcher is the only async part, and the only place that
+//! speaks HTTP to receivers.
 
-pub mod dispatcher;
-pub mod journal;
+mod delivery;
+pub(crate) mod dispatcher;
+mod journal;
 
-pub use journal::{Attempt, Delivery, DeliveryStatus, Event, Journal, Settings, WebhookConfig};
+pub use delivery::{Attempt, Delivery, DeliveryStatus, Job, Settings, WebhookConfig};
+pub use journal::Journal;

@@ -199,7 +199,7 @@ async fn kill_9_with_100_pending_webhooks_loses_none() {
 fn a_damaged_database_stops_start_up_with_a_clear_message_and_stays_untouched() {
     let dir = temp_dir("damaged");
     std::fs::create_dir_all(&dir).ok();
-    let file = dir.join(mock_server::store::durable::FILE_NAME);
+    let file = dir.join(mock_server::DATABASE_FILE);
     let garbage = b"SQLite format 3\0 but not really".repeat(300);
     std::fs::write(&file, &garbage).ok();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))

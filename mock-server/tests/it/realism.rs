@@ -3,7 +3,7 @@
 
 use chrono::{Datelike, NaiveDate, Utc};
 use mock_server::fixtures::{self, money};
-use mock_server::store::records::{EmploymentRecord, OwnerRecord, record_id};
+use mock_server::{EmploymentRecord, OwnerRecord, record_id};
 use uuid::Uuid;
 
 use crate::support::assert_schema;

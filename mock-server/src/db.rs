@@ -1,19 +1,26 @@
-//! Durable state under `--data-dir`: an embedded SQLite database (bundled, WAL mode) that the
-//! store writes through on every change, before the response leaves, and reads back at
-//! start-up. Reads are always served from memory.
+//! Durable state under `--data-dir`: an embedded SQLite database (bundled, WAL mode), held by
+//! one process at a time (an exclusive lock on the folder), written only by the app's writer
+//! (one transaction per group of changes) and read back at start-up. Reads are always served
+//! from memory.
 //!
 //! Every table is `(tenant, key, body)` with a JSON body: tenants are named by their secret id
 //! (stable across restarts, unlike their position in `--key`), bodies are the owning module's
 //! own row types. The schema version is SQLite's `user_version`.
 
 use std::fmt;
+use std::fs::File;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, params};
 
 /// The database file inside `--data-dir`.
 pub const FILE_NAME: &str = "belvo-mock.sqlite3";
+/// The lock file inside `--data-dir`: held exclusively while a server uses the folder, and
+/// naming its pid.
+pub const LOCK_NAME: &str = "belvo-mock.lock";
 
 /// The schema this build writes. Version history: 1 — links, sessions, link data, webhook
 /// configs, deliveries, meta.
@@ -71,11 +78,16 @@ impl fmt::Display for DurableError {
 
 impl std::error::Error for DurableError {}
 
-/// The open database. Clone it freely.
+/// The open database. Clone it freely: clones share the connection, the folder lock and the
+/// fault switch.
 #[derive(Clone)]
 pub struct Durable {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Held (with an exclusive OS lock) for as long as any clone lives.
+    _lock: Arc<File>,
+    /// The fault-injection seam: while set, every commit fails as a full disk would.
+    failing: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for Durable {
@@ -116,6 +128,7 @@ impl Durable {
     pub fn open(dir: &Path) -> Result<Self, DurableError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| DurableError(format!("cannot create {}: {e}", dir.display())))?;
+        let lock = lock_folder(dir)?;
         let path = dir.join(FILE_NAME);
         if path.exists() {
             checked(&path)?;
@@ -143,7 +156,14 @@ impl Durable {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            _lock: Arc::new(lock),
+            failing: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// While `on`, every commit fails (the tests' stand-in for a full disk).
+    pub fn fail_writes(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
     }
 
     pub fn path(&self) -> &Path {
@@ -161,66 +181,27 @@ impl Durable {
         f(&conn).map_err(|e| DurableError(format!("{}: {e}", self.path.display())))
     }
 
-    /// Applies several writes atomically.
-    pub fn batch(&self, writes: &[Write]) -> Result<(), DurableError> {
+    /// Applies `writes` in one transaction: all of them, or (with an error) none.
+    pub fn commit(&self, writes: &[Write]) -> Result<(), DurableError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(DurableError(format!(
+                "{}: database or disk is full (injected)",
+                self.path.display()
+            )));
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
         self.with(|conn| {
             conn.execute_batch("BEGIN")?;
-            let result = writes.iter().try_for_each(|w| match w {
-                Write::Put(table, tenant, key, body) => conn
-                    .prepare_cached(&format!(
-                        "INSERT INTO {} (tenant, key, body) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (tenant, key) DO UPDATE SET body = excluded.body",
-                        table.name()
-                    ))?
-                    .execute(params![tenant, key, body])
-                    .map(|_| ()),
-                Write::Delete(table, tenant, key) => conn
-                    .prepare_cached(&format!(
-                        "DELETE FROM {} WHERE tenant = ?1 AND key = ?2",
-                        table.name()
-                    ))?
-                    .execute(params![tenant, key])
-                    .map(|_| ()),
-            });
-            match result {
-                Ok(()) => conn.execute_batch("COMMIT"),
+            let result = writes.iter().try_for_each(|w| apply(conn, w));
+            match result.and_then(|()| conn.execute_batch("COMMIT")) {
+                Ok(()) => Ok(()),
                 Err(e) => {
                     conn.execute_batch("ROLLBACK").ok();
                     Err(e)
                 }
             }
-        })
-    }
-
-    pub fn put(
-        &self,
-        table: Table,
-        tenant: &str,
-        key: &str,
-        body: &str,
-    ) -> Result<(), DurableError> {
-        self.batch(&[Write::Put(
-            table,
-            tenant.to_owned(),
-            key.to_owned(),
-            body.to_owned(),
-        )])
-    }
-
-    pub fn delete(&self, table: Table, tenant: &str, key: &str) -> Result<(), DurableError> {
-        self.batch(&[Write::Delete(table, tenant.to_owned(), key.to_owned())])
-    }
-
-    /// Forgets every row of one tenant.
-    pub fn delete_tenant(&self, tenant: &str) -> Result<(), DurableError> {
-        self.with(|conn| {
-            for table in Table::ALL {
-                conn.execute(
-                    &format!("DELETE FROM {} WHERE tenant = ?1", table.name()),
-                    [tenant],
-                )?;
-            }
-            Ok(())
         })
     }
 
@@ -232,17 +213,6 @@ impl Durable {
             let rows =
                 statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
             rows.collect()
-        })
-    }
-
-    pub fn put_meta(&self, key: &str, value: &str) -> Result<(), DurableError> {
-        self.with(|conn| {
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![key, value],
-            )
-            .map(|_| ())
         })
     }
 
@@ -259,11 +229,85 @@ impl Durable {
     }
 }
 
-/// One write of a batch: `(table, tenant, key[, body])`.
+/// One write of a transaction.
 #[derive(Clone, Debug)]
 pub enum Write {
+    /// `(table, tenant, key, body)`: insert or replace a row.
     Put(Table, String, String, String),
+    /// `(table, tenant, key)`: delete a row (if there is one).
     Delete(Table, String, String),
+    /// Every row of one tenant, in every table.
+    DeleteTenant(String),
+    /// `(key, value)` of the meta table.
+    Meta(&'static str, String),
+}
+
+fn apply(conn: &Connection, write: &Write) -> rusqlite::Result<()> {
+    match write {
+        Write::Put(table, tenant, key, body) => conn
+            .prepare_cached(&format!(
+                "INSERT INTO {} (tenant, key, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant, key) DO UPDATE SET body = excluded.body",
+                table.name()
+            ))?
+            .execute(params![tenant, key, body])
+            .map(|_| ()),
+        Write::Delete(table, tenant, key) => conn
+            .prepare_cached(&format!(
+                "DELETE FROM {} WHERE tenant = ?1 AND key = ?2",
+                table.name()
+            ))?
+            .execute(params![tenant, key])
+            .map(|_| ()),
+        Write::DeleteTenant(tenant) => Table::ALL.iter().try_for_each(|table| {
+            conn.prepare_cached(&format!("DELETE FROM {} WHERE tenant = ?1", table.name()))?
+                .execute([tenant])
+                .map(|_| ())
+        }),
+        Write::Meta(key, value) => conn
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![key, value])
+            .map(|_| ()),
+    }
+}
+
+/// Takes the folder's lock file, or says who holds it. The OS releases the lock when the
+/// process ends, however it ends, so a crash never leaves the folder locked.
+fn lock_folder(dir: &Path) -> Result<File, DurableError> {
+    let path = dir.join(LOCK_NAME);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| DurableError(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let holder = std::fs::read_to_string(&path).unwrap_or_default();
+            let holder = holder.trim();
+            let who = if holder.is_empty() {
+                "another process".to_owned()
+            } else {
+                format!("another belvo-mock (pid {holder})")
+            };
+            return Err(DurableError(format!(
+                "{} is in use by {who}; stop it or choose another --data-dir",
+                dir.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(DurableError(format!("cannot lock {}: {e}", path.display())));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(std::process::id().to_string().as_bytes()))
+        .map_err(|e| DurableError(format!("cannot write {}: {e}", path.display())))?;
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -281,9 +325,11 @@ mod tests {
     fn rows_survive_reopening() {
         let d = dir("reopen");
         let db = Durable::open(&d).unwrap_or_else(|e| panic!("{e}"));
-        db.put(Table::Links, "t", "k", "{}")
-            .unwrap_or_else(|e| panic!("{e}"));
-        db.put_meta("clock", "5").unwrap_or_else(|e| panic!("{e}"));
+        db.commit(&[
+            Write::Put(Table::Links, "t".into(), "k".into(), "{}".into()),
+            Write::Meta("clock", "5".into()),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
         drop(db);
         let db = Durable::open(&d).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(db.load(Table::Links).map(|r| r.len()).ok(), Some(1));
@@ -322,6 +368,40 @@ mod tests {
             .unwrap_or_default();
         assert!(error.contains("newer belvo-mock (schema 99"), "{error}");
         assert_eq!(std::fs::read(&file).ok(), before);
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn a_second_opener_of_the_folder_is_refused_with_the_holders_pid() {
+        let d = dir("locked");
+        let db = Durable::open(&d).unwrap_or_else(|e| panic!("{e}"));
+        let error = Durable::open(&d)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains(&format!(
+                "in use by another belvo-mock (pid {})",
+                std::process::id()
+            )),
+            "{error}"
+        );
+        drop(db);
+        assert!(Durable::open(&d).is_ok(), "the lock goes with its holder");
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn an_injected_fault_fails_the_whole_commit() {
+        let d = dir("fault");
+        let db = Durable::open(&d).unwrap_or_else(|e| panic!("{e}"));
+        db.fail_writes(true);
+        let put = Write::Put(Table::Links, "t".into(), "k".into(), "{}".into());
+        assert!(db.commit(std::slice::from_ref(&put)).is_err());
+        db.fail_writes(false);
+        assert_eq!(db.load(Table::Links).map(|r| r.len()).ok(), Some(0));
+        assert!(db.commit(&[put]).is_ok());
+        assert_eq!(db.load(Table::Links).map(|r| r.len()).ok(), Some(1));
         std::fs::remove_dir_all(&d).ok();
     }
 }

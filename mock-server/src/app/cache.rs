@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Uri, header};
 
-use crate::store::TenantId;
+use crate::tenant::TenantId;
 
 /// Entries kept at most.
 const MAX_ENTRIES: usize = 1024;
@@ -137,29 +137,49 @@ mod tests {
         let cache = BodyCache::default();
         let body = Bytes::from_static(b"[]");
         cache.put(
-            TenantId::for_tests(0),
+            TenantId::from_index(0),
             key("/api/owners/?link=a", "h:1"),
             3,
             body.clone(),
         );
         assert_eq!(
-            cache.get(TenantId::for_tests(0), key("/api/owners/?link=a", "h:1"), 3),
+            cache.get(
+                TenantId::from_index(0),
+                key("/api/owners/?link=a", "h:1"),
+                3
+            ),
             Some(body)
         );
         assert_eq!(
-            cache.get(TenantId::for_tests(1), key("/api/owners/?link=a", "h:1"), 3),
+            cache.get(
+                TenantId::from_index(1),
+                key("/api/owners/?link=a", "h:1"),
+                3
+            ),
             None
         );
         assert_eq!(
-            cache.get(TenantId::for_tests(0), key("/api/owners/?link=b", "h:1"), 3),
+            cache.get(
+                TenantId::from_index(0),
+                key("/api/owners/?link=b", "h:1"),
+                3
+            ),
             None
         );
         assert_eq!(
-            cache.get(TenantId::for_tests(0), key("/api/owners/?link=a", "h:2"), 3),
+            cache.get(
+                TenantId::from_index(0),
+                key("/api/owners/?link=a", "h:2"),
+                3
+            ),
             None
         );
         assert_eq!(
-            cache.get(TenantId::for_tests(0), key("/api/owners/?link=a", "h:1"), 4),
+            cache.get(
+                TenantId::from_index(0),
+                key("/api/owners/?link=a", "h:1"),
+                4
+            ),
             None
         );
     }
@@ -172,19 +192,19 @@ mod tests {
             .collect();
         for target in &targets {
             cache.put(
-                TenantId::for_tests(0),
+                TenantId::from_index(0),
                 key(target, "h"),
                 1,
                 Bytes::from_static(b"{}"),
             );
         }
         assert_eq!(
-            cache.get(TenantId::for_tests(0), key(&targets[0], "h"), 1),
+            cache.get(TenantId::from_index(0), key(&targets[0], "h"), 1),
             None
         );
         assert!(
             cache
-                .get(TenantId::for_tests(0), key(&targets[MAX_ENTRIES], "h"), 1)
+                .get(TenantId::from_index(0), key(&targets[MAX_ENTRIES], "h"), 1)
                 .is_some()
         );
     }

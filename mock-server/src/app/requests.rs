@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::clock::format_timestamp;
-use crate::store::TenantId;
+use crate::tenant::TenantId;
 
 /// Requests kept per tenant.
 pub const LIMIT: usize = 1000;
@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn the_journal_is_bounded_and_newest_first() {
         let journal = RequestJournal::default();
-        let t = TenantId::for_tests(0);
+        let t = TenantId::from_index(0);
         for i in 0..(LIMIT + 5) {
             let path = format!("/api/{i}");
             let query = format!("page={i}");
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn requests_journaled_from_many_threads_come_back_newest_first_and_bounded() {
         let journal = RequestJournal::default();
-        let t = TenantId::for_tests(0);
+        let t = TenantId::from_index(0);
         let record = |i: usize| {
             let path = format!("/api/{i}");
             journal.record(

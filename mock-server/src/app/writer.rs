@@ -1,0 +1,220 @@
+//! The one writer: every change of state goes through here. A change is planned into a
+//! transaction under the tenant locks (the store's ops, applied with their inverses, and
+//! the webhook deliveries it causes), persisted in one database transaction with those
+//! deliveries (an outbox), then committed in memory (versions bumped, the journal and other
+//! `after`s applied) or rolled back exactly. Notifications go out after the locks are
+//! released.
+//!
+//! In memory the change runs on the caller's thread. Under `--data-dir` it runs on the
+//! writer thread, which takes every change queued meanwhile into the same transaction
+//! (group commit): concurrent requests share one commit, and each is answered only after
+//! its change is committed.
+
+use std::sync::Mutex;
+use std::sync::mpsc;
+
+use crate::db::{Durable, Write};
+use crate::store::{Error, Store, Tx};
+use crate::webhooks::Journal;
+
+/// Called once the transaction is decided: `true` committed, `false` rolled back.
+type Reply = Box<dyn FnOnce(bool) + Send>;
+/// A planned change: runs on the writer with the transaction, returns how to answer.
+pub(super) type Job = Box<dyn for<'s> FnOnce(&mut Tx<'s>) -> Reply + Send>;
+
+/// Changes taken into one transaction at most.
+const MAX_GROUP: usize = 1024;
+
+enum Msg {
+    Job(Job),
+    /// Rows of changes already applied in memory (the dispatcher's attempts).
+    Rows(Vec<Write>),
+    Stop,
+}
+
+#[derive(Debug)]
+pub(super) struct Writer {
+    mode: Mode,
+}
+
+enum Mode {
+    Inline,
+    Thread {
+        sender: mpsc::Sender<Msg>,
+        thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+        db: Durable,
+    },
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline => f.write_str("Inline"),
+            Self::Thread { db, .. } => f.debug_tuple("Thread").field(db).finish(),
+        }
+    }
+}
+
+impl Writer {
+    /// Changes applied on the caller's thread, nothing persisted.
+    pub(super) fn inline() -> Self {
+        Self { mode: Mode::Inline }
+    }
+
+    /// Changes persisted to `db` by a writer thread; the journal's own changes go there too.
+    pub(super) fn thread(store: Store, journal: Journal, db: Durable) -> std::io::Result<Self> {
+        let (sender, receiver) = mpsc::channel();
+        let sink = sender.clone();
+        journal.set_sink(Box::new(move |rows| {
+            sink.send(Msg::Rows(rows)).ok();
+        }));
+        let thread_db = db.clone();
+        let thread = std::thread::Builder::new()
+            .name("belvo-mock-writer".into())
+            .spawn(move || run(&store, &journal, &thread_db, &receiver))?;
+        Ok(Self {
+            mode: Mode::Thread {
+                sender,
+                thread: Mutex::new(Some(thread)),
+                db,
+            },
+        })
+    }
+
+    pub(super) fn db(&self) -> Option<&Durable> {
+        match &self.mode {
+            Mode::Inline => None,
+            Mode::Thread { db, .. } => Some(db),
+        }
+    }
+
+    /// Runs `job` (here, or queued to the writer thread). `Err(job)` if the writer has
+    /// stopped.
+    pub(super) fn submit(&self, store: &Store, journal: &Journal, job: Job) {
+        match &self.mode {
+            Mode::Inline => commit_group(store, journal, None, vec![Msg::Job(job)]),
+            Mode::Thread { sender, .. } => {
+                if let Err(mpsc::SendError(Msg::Job(job))) = sender.send(Msg::Job(job)) {
+                    // Shut down: refuse, as a failed write would.
+                    let mut tx = Tx::new(store);
+                    let reply = job(&mut tx);
+                    tx.rollback();
+                    reply(false);
+                }
+            }
+        }
+    }
+
+    /// Persists rows that are not a planned change (start-up housekeeping).
+    pub(super) fn persist(&self, rows: Vec<Write>) {
+        if let Mode::Thread { sender, .. } = &self.mode
+            && !rows.is_empty()
+        {
+            sender.send(Msg::Rows(rows)).ok();
+        }
+    }
+
+    /// Commits what is queued and stops the writer thread.
+    pub(super) fn stop(&self) {
+        if let Mode::Thread { sender, thread, .. } = &self.mode {
+            sender.send(Msg::Stop).ok();
+            let handle = thread.lock().ok().and_then(|mut t| t.take());
+            if let Some(handle) = handle {
+                handle.join().ok();
+            }
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The writer thread: one group of queued changes per transaction until told to stop.
+fn run(store: &Store, journal: &Journal, db: &Durable, receiver: &mpsc::Receiver<Msg>) {
+    while let Ok(first) = receiver.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(msg) => group.push(msg),
+                Err(_) => break,
+            }
+        }
+        let stop = group.iter().any(|m| matches!(m, Msg::Stop));
+        commit_group(store, journal, Some(db), group);
+        if stop {
+            break;
+        }
+    }
+}
+
+/// Plans every change of the group into one transaction, persists it, then commits or
+/// rolls back, answers each change, and notifies the dispatcher with no lock held.
+fn commit_group(store: &Store, journal: &Journal, db: Option<&Durable>, group: Vec<Msg>) {
+    let mut tx = Tx::new(store);
+    let mut replies = Vec::with_capacity(group.len());
+    for msg in group {
+        match msg {
+            Msg::Job(job) => {
+                let mark = tx.mark();
+                replies.push(job(&mut tx));
+                let deliveries: Vec<_> = tx
+                    .take_events_since(mark)
+                    .iter()
+                    .map(|(tenant, event)| journal.prepare(*tenant, event))
+                    .collect();
+                if !deliveries.is_empty() {
+                    tx.persist(deliveries.iter().filter_map(|d| journal.row(d)));
+                    let journal = journal.clone();
+                    tx.after(Box::new(move || journal.insert(deliveries)));
+                }
+            }
+            Msg::Rows(rows) => tx.persist(rows),
+            Msg::Stop => {}
+        }
+    }
+    let rows = tx.take_rows();
+    let committed = match db {
+        None => true,
+        Some(db) => match db.commit(&rows) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!("cannot write to the data directory: {e}");
+                false
+            }
+        },
+    };
+    if committed {
+        tx.commit();
+    } else {
+        tx.rollback();
+    }
+    for reply in replies {
+        reply(committed);
+    }
+    drop(tx);
+    journal.changed();
+}
+
+/// The job for a change planned by `plan`: an `Err` undoes what it applied; a change that
+/// cannot be persisted is answered `unexpected_error` (500), as Belvo does.
+pub(super) fn job<R: Send + 'static>(
+    plan: impl for<'s> FnOnce(&mut Tx<'s>) -> Result<R, Error> + Send + 'static,
+    answer: impl FnOnce(Result<R, Error>) + Send + 'static,
+) -> Job {
+    Box::new(move |tx| {
+        let mark = tx.mark();
+        let result = plan(tx);
+        if result.is_err() {
+            tx.undo_to(mark);
+        }
+        Box::new(move |committed| {
+            answer(match result {
+                Ok(_) if !committed => Err(Error::Unexpected),
+                other => other,
+            });
+        })
+    })
+}

@@ -1,0 +1,183 @@
+//! One tenant's state in memory, and the only way it changes: [`Op`]s, each applied whole
+//! and answered with its exact inverse, so a change that cannot be persisted is undone.
+//! The derived indexes (unconfirmed links, session expiries, record owners) are kept here,
+//! in one place, by the ops that touch what they index.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::error::Error;
+use super::links::{Link, LinkStatus};
+use super::records::LinkData;
+use super::sessions::MfaSession;
+
+/// One tenant's links, sessions and fetched data.
+#[derive(Debug, Default)]
+pub(crate) struct TenantState {
+    /// Boxed: growing the map then moves pointers, not whole links (a rehash of hundreds of
+    /// thousands of links under the lock showed as a latency spike).
+    pub(super) links: HashMap<Uuid, Box<Link>>,
+    pub(super) sessions: HashMap<String, MfaSession>,
+    /// Session expiries in order, for sweeping.
+    pub(super) expiries: BTreeSet<(DateTime<Utc>, String)>,
+    /// Links created unconfirmed, by creation time, for sweeping the abandoned ones.
+    pub(super) unconfirmed: BTreeSet<(DateTime<Utc>, Uuid)>,
+    pub(super) next_seq: u64,
+    /// When the recent sync deletions happened (rolling minute).
+    pub(super) sync_deletes: VecDeque<DateTime<Utc>>,
+    /// Owners and employments fetched, by link.
+    pub(super) data: HashMap<Uuid, LinkData>,
+    /// Which link each owner or employment id belongs to.
+    pub(super) record_links: HashMap<Uuid, Uuid>,
+    /// Bumped after every committed change: caches of rendered bodies compare it. Shared
+    /// with the tenant so readers need no lock, and kept across a reset: a version that went
+    /// back to an earlier number could match a body rendered before the reset.
+    pub(super) version: Arc<AtomicU64>,
+}
+
+/// Everything a reset takes away (and an undone reset puts back).
+#[derive(Debug, Default)]
+pub(crate) struct Contents {
+    links: HashMap<Uuid, Box<Link>>,
+    sessions: HashMap<String, MfaSession>,
+    expiries: BTreeSet<(DateTime<Utc>, String)>,
+    unconfirmed: BTreeSet<(DateTime<Utc>, Uuid)>,
+    next_seq: u64,
+    sync_deletes: VecDeque<DateTime<Utc>>,
+    data: HashMap<Uuid, LinkData>,
+    record_links: HashMap<Uuid, Uuid>,
+}
+
+/// One change of a tenant's state: set a key to a value (`None` removes it).
+#[derive(Debug)]
+pub(crate) enum Op {
+    Link(Uuid, Option<Box<Link>>),
+    Data(Uuid, Option<LinkData>),
+    Session(String, Option<MfaSession>),
+    NextSeq(u64),
+    SyncDeletes(VecDeque<DateTime<Utc>>),
+    /// Forget everything (a reset); its inverse puts it all back.
+    Clear,
+    Restore(Box<Contents>),
+}
+
+impl TenantState {
+    pub(super) fn bump(&self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(super) fn link(&self, id: Uuid) -> Result<&Link, Error> {
+        self.links.get(&id).map(|l| &**l).ok_or(Error::NotFound)
+    }
+
+    /// Applies `op` and returns the op that undoes it.
+    pub(super) fn apply(&mut self, op: Op) -> Op {
+        match op {
+            Op::Link(id, link) => {
+                let new_unconfirmed = link
+                    .as_ref()
+                    .filter(|l| l.status == LinkStatus::Unconfirmed)
+                    .map(|l| l.created_at);
+                let old = match link {
+                    Some(link) => self.links.insert(id, link),
+                    None => self.links.remove(&id),
+                };
+                if let Some(old) = old.as_ref().filter(|l| l.status == LinkStatus::Unconfirmed) {
+                    self.unconfirmed.remove(&(old.created_at, id));
+                }
+                if let Some(created_at) = new_unconfirmed {
+                    self.unconfirmed.insert((created_at, id));
+                }
+                Op::Link(id, old)
+            }
+            Op::Data(link, data) => {
+                let old = self.data.remove(&link);
+                for id in old.iter().flat_map(LinkData::ids) {
+                    self.record_links.remove(&id);
+                }
+                if let Some(data) = data {
+                    for id in data.ids() {
+                        self.record_links.insert(id, link);
+                    }
+                    self.data.insert(link, data);
+                }
+                Op::Data(link, old)
+            }
+            Op::Session(id, session) => {
+                let old = self.sessions.remove(&id);
+                if let Some(old) = &old {
+                    self.expiries.remove(&(old.expires_at, id.clone()));
+                }
+                if let Some(session) = session {
+                    self.expiries.insert((session.expires_at, id.clone()));
+                    self.sessions.insert(id.clone(), session);
+                }
+                Op::Session(id, old)
+            }
+            Op::NextSeq(seq) => Op::NextSeq(std::mem::replace(&mut self.next_seq, seq)),
+            Op::SyncDeletes(times) => {
+                Op::SyncDeletes(std::mem::replace(&mut self.sync_deletes, times))
+            }
+            Op::Clear => Op::Restore(Box::new(Contents {
+                links: std::mem::take(&mut self.links),
+                sessions: std::mem::take(&mut self.sessions),
+                expiries: std::mem::take(&mut self.expiries),
+                unconfirmed: std::mem::take(&mut self.unconfirmed),
+                next_seq: std::mem::take(&mut self.next_seq),
+                sync_deletes: std::mem::take(&mut self.sync_deletes),
+                data: std::mem::take(&mut self.data),
+                record_links: std::mem::take(&mut self.record_links),
+            })),
+            Op::Restore(contents) => {
+                let c = *contents;
+                self.links = c.links;
+                self.sessions = c.sessions;
+                self.expiries = c.expiries;
+                self.unconfirmed = c.unconfirmed;
+                self.next_seq = c.next_seq;
+                self.sync_deletes = c.sync_deletes;
+                self.data = c.data;
+                self.record_links = c.record_links;
+                Op::Clear
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(at: i64) -> MfaSession {
+        MfaSession {
+            link: Uuid::nil(),
+            expires_at: DateTime::from_timestamp(at, 0).unwrap_or_default(),
+            challenge: "12345".into(),
+        }
+    }
+
+    #[test]
+    fn every_op_is_undone_exactly_by_its_inverse() {
+        let mut state = TenantState::default();
+        let first = state.apply(Op::Session("s".into(), Some(session(10))));
+        let second = state.apply(Op::Session("s".into(), Some(session(20))));
+        assert_eq!(state.expiries.len(), 1, "the index follows the session");
+        state.apply(second);
+        assert_eq!(
+            state.sessions.get("s").map(|s| s.expires_at.timestamp()),
+            Some(10)
+        );
+        state.apply(first);
+        assert!(state.sessions.is_empty() && state.expiries.is_empty());
+
+        state.apply(Op::NextSeq(5));
+        let undo = state.apply(Op::Clear);
+        assert_eq!(state.next_seq, 0);
+        state.apply(undo);
+        assert_eq!(state.next_seq, 5);
+    }
+}
