@@ -8,8 +8,8 @@ use std::time::Duration;
 use chrono::{Datelike, NaiveDate};
 use reqwest::Method;
 use serde_json::{Value, json};
+use test_kit::Receiver;
 
-use crate::receiver::Receiver;
 use crate::runner::Runner;
 
 /// Where the MFA token comes from.

@@ -12,11 +12,13 @@
 
 pub mod drift;
 pub mod flow;
-pub mod receiver;
 pub mod redact;
 pub mod report;
 pub mod runner;
-pub mod schemas;
+
+// The schema set and the webhook receiver are test-kit's, shared with mock-server's tests;
+// re-exported so `contract_tests::schemas::…` and `contract_tests::receiver::…` stay put.
+pub use test_kit::{receiver, schemas};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -186,7 +188,9 @@ pub async fn run(options: Options) -> Report {
     // Belvo through the public URL of a tunnel (configured in Belvo's dashboard).
     let wants_receiver = fake || options.webhook_public_url.is_some();
     let receiver = if wants_receiver {
-        match receiver::Receiver::start(options.webhook_listen).await {
+        match receiver::Receiver::bind(options.webhook_listen, receiver::Behaviour::Answer(200))
+            .await
+        {
             Ok(r) => Some(r),
             Err(e) => {
                 return failed(

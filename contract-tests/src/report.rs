@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
-
-use crate::schemas::Violation;
+use test_kit::Violation;
 
 /// One step of the flow: a request and what was checked about it, or a cross-check alone.
 #[derive(Clone, Debug, Default)]

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
+use test_kit::SchemaSet;
 
 use crate::redact::Redactor;
 use crate::report::Step;
-use crate::schemas::SchemaSet;
 
 /// Changes a response body before it is checked (tests use it to prove the suite can fail).
 pub type Tamper = Arc<dyn Fn(&str, &mut Value) + Send + Sync>;

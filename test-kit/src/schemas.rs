@@ -1,14 +1,17 @@
 //! The schema set: every file of `schemas/`, loaded once, `$ref`s resolved offline by `$id`,
-//! formats (uuid, date, date-time, email, uri) validated. A violation names the instance path
-//! and the schema path, never the offending value (it may be personal data).
+//! formats (uuid, date, date-time, email, uri) validated. A [`Violation`] names the instance
+//! path and the schema path, never the offending value (it may be personal data);
+//! [`assert_schema`], for tests against the fake, shows everything.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde_json::Value;
 
 /// Where the repository's schemas are when built from this checkout.
 pub fn default_dir() -> PathBuf {
+    // test-kit/ sits beside schemas/ at the workspace root.
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas"))
 }
 
@@ -46,10 +49,9 @@ pub struct SchemaSet {
 
 impl std::fmt::Debug for SchemaSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut names: Vec<&String> = self.validators.keys().collect();
-        names.sort();
+        // The names say which set this is; compiled validators would only be noise.
         f.debug_struct("SchemaSet")
-            .field("schemas", &names)
+            .field("schemas", &self.names())
             .finish()
     }
 }
@@ -60,8 +62,10 @@ impl SchemaSet {
         let mut schemas = Vec::new();
         let entries =
             std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
-        for entry in entries.flatten() {
-            let path = entry.path();
+        for entry in entries {
+            let path = entry
+                .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+                .path();
             if path.extension().is_none_or(|x| x != "json") {
                 continue;
             }
@@ -72,7 +76,7 @@ impl SchemaSet {
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .unwrap_or_default()
+                .ok_or_else(|| format!("{} has no UTF-8 name", path.display()))?
                 .to_owned();
             let id = schema["$id"]
                 .as_str()
@@ -80,6 +84,8 @@ impl SchemaSet {
                 .to_owned();
             schemas.push((name, id, schema));
         }
+        // One registry holds them all, so a `$ref` to another file resolves by its `$id`
+        // without touching the network.
         let registry = jsonschema::Registry::new()
             .extend(schemas.iter().map(|(_, id, s)| (id.clone(), s.clone())))
             .map_err(|e| format!("schemas do not register: {e}"))?
@@ -98,6 +104,20 @@ impl SchemaSet {
         Ok(Self { validators })
     }
 
+    /// The repository's `schemas/` ([`default_dir`]), compiled once per process.
+    ///
+    /// # Panics
+    /// When the folder does not load: a test cannot check anything without it.
+    pub fn repo() -> &'static Self {
+        static SET: OnceLock<SchemaSet> = OnceLock::new();
+        SET.get_or_init(|| {
+            let dir = default_dir();
+            Self::load(&dir)
+                .unwrap_or_else(|e| panic!("schemas/ loads from {}: {e}", dir.display()))
+        })
+    }
+
+    /// The file names of the set, sorted.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.validators.keys().cloned().collect();
         names.sort();
@@ -124,4 +144,28 @@ impl SchemaSet {
             })
             .collect()
     }
+
+    /// Panics with every violation, values shown, when `body` does not match `schema`.
+    pub fn assert_conforms(&self, schema: &str, body: &Value) {
+        let validator = self
+            .validators
+            .get(schema)
+            .unwrap_or_else(|| panic!("no schema named {schema}"));
+        // Unmasked on purpose: these bodies come from the fake, and the value is what a
+        // failing test needs to show.
+        let problems: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            problems.is_empty(),
+            "body does not match {schema}:\n{}\nbody: {body:#}",
+            problems.join("\n")
+        );
+    }
+}
+
+/// Panics with every violation when `body` does not match `schemas/<schema>`.
+pub fn assert_schema(schema: &str, body: &Value) {
+    SchemaSet::repo().assert_conforms(schema, body);
 }
