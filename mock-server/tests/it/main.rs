@@ -2,6 +2,7 @@
 //! against `schemas/`.
 
 mod cli;
+mod commit;
 mod control;
 mod dashboard;
 mod data;
