@@ -1,7 +1,7 @@
 //! The clock every time rule reads: real UTC time plus a virtual offset that only moves forward.
 //!
-//! Session expiry, the refresh cooldown, the delete rate limit (and later webhook delays) all
-//! compare against [`Clock::now`], so tests and users can jump ahead with
+//! Session expiry, the refresh cooldown, the delete rate limit and webhook delays and retries
+//! all compare against [`Clock::now`], so tests and users can jump ahead with
 //! `POST /_mock/clock/advance` instead of sleeping.
 
 use std::sync::Arc;

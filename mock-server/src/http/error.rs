@@ -3,7 +3,7 @@
 //! parsing or size).
 //!
 //! Handlers and extractors return [`ApiError`]; its `IntoResponse` only sets the status and
-//! stashes the error in the response extensions. The request-context middleware, which knows
+//! stashes the error in the response extensions. The request front (`service.rs`), which knows
 //! the request id, then writes the body ([`render`]). So even rejections raised before a
 //! handler runs get the exact same shape.
 

@@ -1,5 +1,5 @@
-//! Links and their MFA sessions: the request rules of `LinksRequestEmploymentBrazil`, the
-//! scenarios a password can trigger, and the Link object Belvo renders (belvo-api.md §3).
+//! Links: the request rules of `LinksRequestEmploymentBrazil`, the scenarios a password can
+//! trigger, and the Link object Belvo renders (belvo-api.md §3). Sessions are `sessions.rs`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE;

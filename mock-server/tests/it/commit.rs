@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use mock_server::{Config, MockServer};
 use serde_json::{Value, json};
 
-use crate::support::{Api, CPF};
+use crate::support::{Api, CPF, id_of};
 
 const UNEXPECTED: &str = "Belvo is unable to process the request due to an internal system issue or to an unsupported response from an institution";
 
@@ -22,10 +22,6 @@ fn durable(dir: &std::path::Path) -> Config {
         data_dir: Some(dir.to_path_buf()),
         ..Config::default()
     }
-}
-
-fn id_of(body: &Value) -> String {
-    body["id"].as_str().unwrap_or_default().to_owned()
 }
 
 /// Setting a scenario changes what the employments render, so a cached list must not

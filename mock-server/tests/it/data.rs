@@ -5,11 +5,7 @@ use mock_server::{Config, MfaMode};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Api, CPF_DIGITS};
-
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_default().to_owned()
-}
+use crate::support::{Api, CPF_DIGITS, id_of};
 
 fn no_mfa() -> Config {
     Config {

@@ -6,11 +6,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::Api;
-
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_default().to_owned()
-}
+use crate::support::{Api, id_of};
 
 #[tokio::test]
 async fn another_key_pair_cannot_reach_anything_of_a_tenant() {

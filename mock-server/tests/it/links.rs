@@ -7,14 +7,10 @@ use mock_server::{Config, MfaMode};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Api, CPF, CPF_DIGITS};
+use crate::support::{Api, CPF, CPF_DIGITS, id_of};
 
 const SESSION_EXPIRED: &str = "The session you are trying to resume has expired, please start again from register/retrieve endpoint";
 const INVALID_CREDENTIALS: &str = "Invalid credentials provided to login to the institution";
-
-fn id_of(link: &Value) -> String {
-    link["id"].as_str().unwrap_or_default().to_owned()
-}
 
 #[tokio::test]
 async fn registering_answers_428_token_required_and_keeps_the_link_unconfirmed() {

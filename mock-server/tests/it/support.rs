@@ -8,6 +8,11 @@ use serde_json::Value;
 
 pub use test_kit::{Behaviour, Receiver, assert_schema, assert_spec};
 
+/// The `id` of a body (a link, owner or employment).
+pub fn id_of(body: &Value) -> String {
+    body["id"].as_str().unwrap_or_default().to_owned()
+}
+
 /// One HTTP answer.
 #[derive(Debug)]
 pub struct Reply {

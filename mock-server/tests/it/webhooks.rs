@@ -9,7 +9,7 @@ use mock_server::{Config, DeliveryStatus, MfaMode};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Api, Behaviour, CPF_DIGITS, Receiver, assert_schema, closed_address};
+use crate::support::{Api, Behaviour, CPF_DIGITS, Receiver, assert_schema, closed_address, id_of};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -20,10 +20,6 @@ fn config(url: Option<&str>) -> Config {
     };
     config.webhooks.delay = Duration::ZERO;
     config
-}
-
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_default().to_owned()
 }
 
 fn payloads(receiver: &Receiver) -> Vec<Value> {
