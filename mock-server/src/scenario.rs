@@ -4,17 +4,27 @@
 use std::fmt;
 
 /// One scenario.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Scenario {
+    #[serde(rename = "mock:no-mfa")]
     NoMfa,
+    #[serde(rename = "mock:invalid")]
     Invalid,
+    #[serde(rename = "mock:locked")]
     Locked,
+    #[serde(rename = "mock:forbidden")]
     Forbidden,
+    #[serde(rename = "mock:institution-down")]
     InstitutionDown,
+    #[serde(rename = "mock:institution-unavailable")]
     InstitutionUnavailable,
+    #[serde(rename = "mock:too-many-sessions")]
     TooManySessions,
+    #[serde(rename = "mock:timeout")]
     Timeout,
+    #[serde(rename = "mock:unexpected")]
     Unexpected,
+    #[serde(rename = "mock:no-data")]
     NoData,
 }
 

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::db::{Durable, Write};
+use crate::db::Durable;
 use crate::fixtures::{Generator, Overrides};
 use crate::store::{Error, Store, Tx};
 use crate::webhooks::{Journal, WebhookConfig};
@@ -45,8 +45,9 @@ pub struct Inner {
     /// How many override files were loaded (for the banner).
     pub fixture_files: usize,
     writer: writer::Writer,
-    /// Rows to delete once serving: sessions that expired while the server was down.
-    leftovers: std::sync::Mutex<Vec<Write>>,
+    /// Links to rewrite once serving: read back with sessions that expired while the server
+    /// was down.
+    leftovers: std::sync::Mutex<Vec<(crate::tenant::TenantId, uuid::Uuid, u64)>>,
 }
 
 impl std::ops::Deref for App {
@@ -110,14 +111,29 @@ impl App {
         self.writer.db().map(Durable::path)
     }
 
-    /// Start-up housekeeping, handed to the writer once the server answers.
+    /// Start-up housekeeping, handed to the writer once the server answers (nobody waits
+    /// for it).
     pub(crate) fn start_housekeeping(&self) {
-        let rows = self
+        let links = self
             .leftovers
             .lock()
             .map(|mut l| std::mem::take(&mut *l))
             .unwrap_or_default();
-        self.writer.persist(rows);
+        if links.is_empty() {
+            return;
+        }
+        let job = writer::job(
+            move |tx| {
+                tx.store().rewrite(tx, &links);
+                Ok(())
+            },
+            |result| {
+                if let Err(e) = result {
+                    tracing::error!("start-up housekeeping failed: {e}");
+                }
+            },
+        );
+        self.writer.submit(&self.store, &self.journal, job);
     }
 
     /// Commits what is queued and stops the writer (the folder lock goes with the process,

@@ -105,15 +105,6 @@ impl Writer {
         }
     }
 
-    /// Persists rows that are not a planned change (start-up housekeeping).
-    pub(super) fn persist(&self, rows: Vec<Write>) {
-        if let Mode::Thread { sender, .. } = &self.mode
-            && !rows.is_empty()
-        {
-            sender.send(Msg::Rows(rows)).ok();
-        }
-    }
-
     /// Commits what is queued and stops the writer thread.
     pub(super) fn stop(&self) {
         if let Mode::Thread { sender, thread, .. } = &self.mode {

@@ -20,12 +20,28 @@ pub const ACCESS_MODES: &[&str] = &["single", "recurrent"];
 pub const STATUSES: &[&str] = &["valid", "invalid", "unconfirmed", "token_required"];
 pub const REFRESH_RATES: &[&str] = &["6h", "12h", "24h", "7d", "30d"];
 
+/// How often Belvo refreshes a recurrent link (the values `refresh_rate` takes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RefreshRate {
+    #[serde(rename = "6h")]
+    SixHours,
+    #[serde(rename = "12h")]
+    TwelveHours,
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+    #[serde(rename = "30d")]
+    Month,
+}
+
 /// The refresh rate Belvo gives recurrent links.
-const DEFAULT_REFRESH_RATE: &str = "7d";
+const DEFAULT_REFRESH_RATE: RefreshRate = RefreshRate::Week;
 /// Data retention and single-link credential storage default (365 days).
 const DEFAULT_RETENTION: &str = "365d";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum AccessMode {
     Single,
     Recurrent,
@@ -39,6 +55,7 @@ impl AccessMode {
             Self::Recurrent
         }
     }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Single => "single",
@@ -47,7 +64,8 @@ impl AccessMode {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LinkStatus {
     Valid,
     Invalid,
@@ -84,10 +102,12 @@ pub fn login_error(scenario: Scenario) -> Option<Error> {
 /// The MFA token that is always refused.
 pub const WRONG_TOKEN: &str = "000000";
 
-/// A stored link. The CPF and scenario are private to the fake: Belvo never renders them.
-#[derive(Clone, Debug)]
+/// A stored link. The CPF and scenario are private to the fake: Belvo never renders them. Its
+/// serde form is the database row (every field but the institution, which is always INSS).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Link {
     pub id: Uuid,
+    #[serde(skip, default = "inss")]
     pub institution: &'static str,
     pub access_mode: AccessMode,
     pub last_accessed_at: Option<DateTime<Utc>>,
@@ -96,7 +116,7 @@ pub struct Link {
     pub institution_user_id: String,
     pub status: LinkStatus,
     pub created_by: Uuid,
-    pub refresh_rate: Option<&'static str>,
+    pub refresh_rate: Option<RefreshRate>,
     pub credentials_storage: String,
     pub fetch_resources: Vec<String>,
     pub stale_in: String,
@@ -138,84 +158,8 @@ impl Link {
     }
 }
 
-/// A link as the durable store keeps it (every field, the private ones included).
-#[derive(serde::Serialize, serde::Deserialize)]
-struct LinkRow {
-    id: Uuid,
-    access_mode: String,
-    last_accessed_at: Option<DateTime<Utc>>,
-    created_at: DateTime<Utc>,
-    external_id: Option<String>,
-    institution_user_id: String,
-    status: String,
-    created_by: Uuid,
-    refresh_rate: Option<String>,
-    credentials_storage: String,
-    fetch_resources: Vec<String>,
-    stale_in: String,
-    cpf: String,
-    scenario: Option<String>,
-    last_refresh_at: Option<DateTime<Utc>>,
-    seq: u64,
-}
-
-impl Link {
-    /// The row the durable store writes.
-    pub fn to_row(&self) -> String {
-        let row = LinkRow {
-            id: self.id,
-            access_mode: self.access_mode.as_str().to_owned(),
-            last_accessed_at: self.last_accessed_at,
-            created_at: self.created_at,
-            external_id: self.external_id.clone(),
-            institution_user_id: self.institution_user_id.clone(),
-            status: self.status.as_str().to_owned(),
-            created_by: self.created_by,
-            refresh_rate: self.refresh_rate.map(str::to_owned),
-            credentials_storage: self.credentials_storage.clone(),
-            fetch_resources: self.fetch_resources.clone(),
-            stale_in: self.stale_in.clone(),
-            cpf: self.cpf.clone(),
-            scenario: self.scenario.map(|s| s.name().to_owned()),
-            last_refresh_at: self.last_refresh_at,
-            seq: self.seq,
-        };
-        serde_json::to_string(&row).unwrap_or_default()
-    }
-
-    /// A link read back from its row; `None` for a row this build cannot understand.
-    pub fn from_row(text: &str) -> Option<Self> {
-        let row: LinkRow = serde_json::from_str(text).ok()?;
-        let status = [
-            LinkStatus::Valid,
-            LinkStatus::Invalid,
-            LinkStatus::Unconfirmed,
-            LinkStatus::TokenRequired,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == row.status)?;
-        Some(Self {
-            id: row.id,
-            institution: institutions::INSS,
-            access_mode: AccessMode::parse(&row.access_mode),
-            last_accessed_at: row.last_accessed_at,
-            created_at: row.created_at,
-            external_id: row.external_id,
-            institution_user_id: row.institution_user_id,
-            status,
-            created_by: row.created_by,
-            refresh_rate: row
-                .refresh_rate
-                .and_then(|r| REFRESH_RATES.iter().find(|k| **k == r).copied()),
-            credentials_storage: row.credentials_storage,
-            fetch_resources: row.fetch_resources,
-            stale_in: row.stale_in,
-            cpf: row.cpf,
-            scenario: row.scenario.as_deref().and_then(Scenario::from_name),
-            last_refresh_at: row.last_refresh_at,
-            seq: row.seq,
-        })
-    }
+fn inss() -> &'static str {
+    institutions::INSS
 }
 
 /// Belvo's 44-character per-user id: stable for a CPF at an institution.

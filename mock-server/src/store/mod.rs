@@ -10,7 +10,8 @@
 //! `state` the tenant's memory and its ops; `tx` the transaction; `lifecycle` the link
 //! operations; `sessions` MFA sessions; `data` owners and employments; `restore` the read
 //! back from the database; `links`/`records` the wire shapes and request rules; `fields`/
-//! `query` DRF's field rules and django-filter's queries; `institutions` the catalogue.
+//! `query` DRF's field rules and django-filter's queries; `institutions` the catalogue;
+//! `rows` a link's database row.
 
 mod data;
 pub(crate) mod error;
@@ -21,6 +22,7 @@ pub(crate) mod links;
 pub(crate) mod query;
 pub mod records;
 mod restore;
+mod rows;
 mod sessions;
 mod state;
 mod tx;

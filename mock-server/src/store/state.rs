@@ -22,6 +22,8 @@ pub(crate) struct TenantState {
     /// thousands of links under the lock showed as a latency spike).
     pub(super) links: HashMap<Uuid, Box<Link>>,
     pub(super) sessions: HashMap<String, MfaSession>,
+    /// Each link's sessions (a link's row carries them).
+    pub(super) link_sessions: BTreeSet<(Uuid, String)>,
     /// Session expiries in order, for sweeping.
     pub(super) expiries: BTreeSet<(DateTime<Utc>, String)>,
     /// Links created unconfirmed, by creation time, for sweeping the abandoned ones.
@@ -44,6 +46,7 @@ pub(crate) struct TenantState {
 pub(crate) struct Contents {
     links: HashMap<Uuid, Box<Link>>,
     sessions: HashMap<String, MfaSession>,
+    link_sessions: BTreeSet<(Uuid, String)>,
     expiries: BTreeSet<(DateTime<Utc>, String)>,
     unconfirmed: BTreeSet<(DateTime<Utc>, Uuid)>,
     next_seq: u64,
@@ -68,6 +71,14 @@ pub(crate) enum Op {
 impl TenantState {
     pub(super) fn bump(&self) {
         self.version.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The sessions of one link.
+    pub(super) fn sessions_of(&self, link: Uuid) -> impl Iterator<Item = (&String, &MfaSession)> {
+        self.link_sessions
+            .range((link, String::new())..)
+            .take_while(move |(l, _)| *l == link)
+            .filter_map(|(_, id)| self.sessions.get_key_value(id))
     }
 
     pub(super) fn link(&self, id: Uuid) -> Result<&Link, Error> {
@@ -111,9 +122,11 @@ impl TenantState {
                 let old = self.sessions.remove(&id);
                 if let Some(old) = &old {
                     self.expiries.remove(&(old.expires_at, id.clone()));
+                    self.link_sessions.remove(&(old.link, id.clone()));
                 }
                 if let Some(session) = session {
                     self.expiries.insert((session.expires_at, id.clone()));
+                    self.link_sessions.insert((session.link, id.clone()));
                     self.sessions.insert(id.clone(), session);
                 }
                 Op::Session(id, old)
@@ -125,6 +138,7 @@ impl TenantState {
             Op::Clear => Op::Restore(Box::new(Contents {
                 links: std::mem::take(&mut self.links),
                 sessions: std::mem::take(&mut self.sessions),
+                link_sessions: std::mem::take(&mut self.link_sessions),
                 expiries: std::mem::take(&mut self.expiries),
                 unconfirmed: std::mem::take(&mut self.unconfirmed),
                 next_seq: std::mem::take(&mut self.next_seq),
@@ -136,6 +150,7 @@ impl TenantState {
                 let c = *contents;
                 self.links = c.links;
                 self.sessions = c.sessions;
+                self.link_sessions = c.link_sessions;
                 self.expiries = c.expiries;
                 self.unconfirmed = c.unconfirmed;
                 self.next_seq = c.next_seq;

@@ -5,8 +5,10 @@
 
 use std::sync::MutexGuard;
 
-use super::Store;
+use uuid::Uuid;
+
 use super::state::{Op, TenantState};
+use super::{Store, rows};
 use crate::db::{Table, Write};
 use crate::event::Event;
 use crate::tenant::TenantId;
@@ -30,6 +32,9 @@ pub struct Tx<'s> {
     rows: Vec<Write>,
     events: Vec<(TenantId, Event)>,
     afters: Vec<After>,
+    /// Links whose rows are to be written, with their keys, in the order they changed (few
+    /// per operation).
+    dirty: Vec<(TenantId, Uuid, u64)>,
 }
 
 impl std::fmt::Debug for Tx<'_> {
@@ -50,6 +55,7 @@ impl<'s> Tx<'s> {
             rows: Vec::new(),
             events: Vec::new(),
             afters: Vec::new(),
+            dirty: Vec::new(),
         }
     }
 
@@ -71,39 +77,70 @@ impl<'s> Tx<'s> {
         &mut self.locked[at].1
     }
 
-    /// Applies `op` to the tenant's memory and records its row and its inverse.
+    /// Applies `op` to the tenant's memory and records its inverse, and which link's row it
+    /// changes (rows are written from memory when the operation ends: one per link).
     pub(super) fn apply(&mut self, tenant: TenantId, op: Op) {
-        if self.store.durable() {
-            let name = || self.store.name(tenant).to_owned();
-            let row = match &op {
-                Op::Link(id, Some(link)) => Some(Write::Put(
-                    Table::Links,
-                    name(),
-                    id.to_string(),
-                    link.to_row(),
-                )),
-                Op::Link(id, None) => Some(Write::Delete(Table::Links, name(), id.to_string())),
-                Op::Data(id, Some(data)) => Some(Write::Put(
-                    Table::LinkData,
-                    name(),
-                    id.to_string(),
-                    serde_json::to_string(data).unwrap_or_default(),
-                )),
-                Op::Data(id, None) => Some(Write::Delete(Table::LinkData, name(), id.to_string())),
-                Op::Session(id, Some(session)) => Some(Write::Put(
-                    Table::Sessions,
-                    name(),
-                    id.clone(),
-                    serde_json::to_string(session).unwrap_or_default(),
-                )),
-                Op::Session(id, None) => Some(Write::Delete(Table::Sessions, name(), id.clone())),
-                Op::Clear => Some(Write::DeleteTenant(name())),
-                Op::NextSeq(_) | Op::SyncDeletes(_) | Op::Restore(_) => None,
-            };
-            self.rows.extend(row);
+        let durable = self.store.durable();
+        if durable && matches!(op, Op::Clear) {
+            // Rows of earlier changes first: the reset deletes them after.
+            self.flush_rows();
+            self.rows
+                .push(Write::DeleteTenant(self.store.name(tenant).to_owned()));
         }
         let inverse = self.state(tenant).apply(op);
+        if durable {
+            // The link whose row changes, by its seq (the row's key): from the op's new value
+            // or the value it replaced (a deleted link is only in the inverse).
+            let seq = match &inverse {
+                Op::Link(_, Some(old)) => Some(old.seq),
+                Op::Link(id, None) | Op::Data(id, _) => self.seq_of(tenant, *id),
+                Op::Session(id, old) => {
+                    let link = old
+                        .as_ref()
+                        .map(|s| s.link)
+                        .or_else(|| self.state(tenant).sessions.get(id).map(|s| s.link));
+                    link.and_then(|l| self.seq_of(tenant, l))
+                }
+                _ => None,
+            };
+            let id = match &inverse {
+                Op::Link(id, _) | Op::Data(id, _) => Some(*id),
+                Op::Session(id, old) => old
+                    .as_ref()
+                    .map(|s| s.link)
+                    .or_else(|| self.state(tenant).sessions.get(id).map(|s| s.link)),
+                _ => None,
+            };
+            if let (Some(id), Some(seq)) = (id, seq) {
+                self.touch(tenant, id, seq);
+            }
+        }
         self.undo.push((tenant, inverse));
+    }
+
+    fn seq_of(&mut self, tenant: TenantId, id: Uuid) -> Option<u64> {
+        self.state(tenant).links.get(&id).map(|l| l.seq)
+    }
+
+    /// Marks link `id`'s row (key: its `seq`) to be written as it is in memory (also for
+    /// links read back with sessions that expired meanwhile).
+    pub(crate) fn touch(&mut self, tenant: TenantId, id: Uuid, seq: u64) {
+        if !self.dirty.iter().any(|d| d.0 == tenant && d.1 == id) {
+            self.dirty.push((tenant, id, seq));
+        }
+    }
+
+    /// Turns the links changed so far into their rows, in the order they were changed.
+    pub fn flush_rows(&mut self) {
+        for (tenant, id, seq) in std::mem::take(&mut self.dirty) {
+            let name = self.store.name(tenant).to_owned();
+            let key = rows::key(seq);
+            let row = match rows::link_row(self.state(tenant), id) {
+                Some(body) => Write::Put(Table::Links, name, key, body),
+                None => Write::Delete(Table::Links, name, key),
+            };
+            self.rows.push(row);
+        }
     }
 
     /// Records a webhook event the change causes; it is persisted with the change.
@@ -122,7 +159,8 @@ impl<'s> Tx<'s> {
         self.afters.push(after);
     }
 
-    pub fn mark(&self) -> Mark {
+    pub fn mark(&mut self) -> Mark {
+        self.flush_rows();
         Mark {
             undo: self.undo.len(),
             rows: self.rows.len(),
@@ -133,6 +171,7 @@ impl<'s> Tx<'s> {
 
     /// Undoes everything applied since `mark` (an operation that failed half-way).
     pub fn undo_to(&mut self, mark: Mark) {
+        self.dirty.clear();
         while self.undo.len() > mark.undo {
             if let Some((tenant, inverse)) = self.undo.pop() {
                 self.state(tenant).apply(inverse);
@@ -150,6 +189,7 @@ impl<'s> Tx<'s> {
 
     /// The rows to persist, taken out of the transaction.
     pub fn take_rows(&mut self) -> Vec<Write> {
+        self.flush_rows();
         std::mem::take(&mut self.rows)
     }
 
@@ -177,6 +217,7 @@ impl<'s> Tx<'s> {
         self.afters.clear();
         self.rows.clear();
         self.events.clear();
+        self.dirty.clear();
     }
 }
 
