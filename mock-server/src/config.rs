@@ -95,11 +95,11 @@ pub struct Config {
     /// The Authorization sent with webhooks (a bare token is sent as `Bearer <token>`).
     pub webhook_authorization: Option<String>,
     /// Delivery timing and bounds.
-    pub webhooks: crate::webhooks::Settings,
+    pub webhooks: WebhookSettings,
     /// How long shutdown keeps delivering webhooks that are due.
     pub shutdown_grace: Duration,
     /// Connection limits.
-    pub limits: crate::server::Limits,
+    pub limits: Limits,
     /// Keep state in an SQLite database in this folder; `None`: in memory only.
     pub data_dir: Option<PathBuf>,
 }
@@ -116,9 +116,9 @@ impl Default for Config {
             fixtures: None,
             webhook_url: None,
             webhook_authorization: None,
-            webhooks: crate::webhooks::Settings::default(),
+            webhooks: WebhookSettings::default(),
             shutdown_grace: Duration::from_secs(5),
-            limits: crate::server::Limits::default(),
+            limits: Limits::default(),
             data_dir: None,
         }
     }
@@ -141,5 +141,59 @@ mod tests {
     fn debug_output_never_shows_the_password() {
         let shown = format!("{:?}", SecretKey::new("id", "hunter2hunter2"));
         assert!(!shown.contains("hunter2"));
+    }
+}
+
+/// Connection-level limits.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection must send a request's complete headers within this.
+    pub header_read_timeout: Duration,
+    /// hyper's read buffer: headers larger than this are refused by hyper itself (431).
+    pub max_buffer: usize,
+    /// How long shutdown waits for open connections to finish their requests.
+    pub drain: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_buffer: 64 * 1024,
+            drain: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How deliveries are timed and bounded.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// Time between the event and its first attempt.
+    pub delay: Duration,
+    /// Retries after the first attempt.
+    pub retries: u32,
+    /// The first retry's wait; each next one doubles (3, 6, 12, 24, 48 s by default).
+    pub backoff: Duration,
+    /// An attempt succeeds on a 2xx received within this time.
+    pub timeout: Duration,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Finished deliveries kept per tenant (pending ones are never dropped).
+    pub journal_limit: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        Self {
+            delay: Duration::from_secs(2),
+            retries: 5,
+            backoff: Duration::from_secs(3),
+            timeout: Duration::from_secs(5),
+            concurrency: 32,
+            journal_limit: 10_000,
+        }
     }
 }

@@ -27,6 +27,69 @@ impl Resource {
     }
 }
 
+/// A webhook's `webhook_type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WebhookType {
+    Owners,
+    Employments,
+    Link,
+}
+
+impl WebhookType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Owners => "OWNERS",
+            Self::Employments => "EMPLOYMENTS",
+            Self::Link => "LINK",
+        }
+    }
+}
+
+/// A webhook's `webhook_code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookCode {
+    HistoricalUpdate,
+    LinkDeleted,
+    InvalidCredentials,
+}
+
+impl WebhookCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HistoricalUpdate => "historical_update",
+            Self::LinkDeleted => "link_deleted",
+            Self::InvalidCredentials => "invalid_credentials",
+        }
+    }
+}
+
+/// Compared with the wire name (`"EMPLOYMENTS"`), as tests and filters have it.
+impl PartialEq<&str> for WebhookType {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<&str> for WebhookCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for WebhookType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for WebhookCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One webhook's meaning.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Notice {
@@ -53,10 +116,17 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn webhook_type(&self) -> &'static str {
+    pub fn webhook_type(&self) -> WebhookType {
         match &self.notice {
-            Notice::HistoricalUpdate { resource, .. } => resource.as_str(),
-            Notice::LinkDeleted | Notice::InvalidCredentials { .. } => "LINK",
+            Notice::HistoricalUpdate {
+                resource: Resource::Owners,
+                ..
+            } => WebhookType::Owners,
+            Notice::HistoricalUpdate {
+                resource: Resource::Employments,
+                ..
+            } => WebhookType::Employments,
+            Notice::LinkDeleted | Notice::InvalidCredentials { .. } => WebhookType::Link,
         }
     }
 
@@ -68,11 +138,11 @@ impl Event {
         }
     }
 
-    pub fn webhook_code(&self) -> &'static str {
+    pub fn webhook_code(&self) -> WebhookCode {
         match &self.notice {
-            Notice::HistoricalUpdate { .. } => "historical_update",
-            Notice::LinkDeleted => "link_deleted",
-            Notice::InvalidCredentials { .. } => "invalid_credentials",
+            Notice::HistoricalUpdate { .. } => WebhookCode::HistoricalUpdate,
+            Notice::LinkDeleted => WebhookCode::LinkDeleted,
+            Notice::InvalidCredentials { .. } => WebhookCode::InvalidCredentials,
         }
     }
 
@@ -100,29 +170,15 @@ impl Event {
     pub fn payload(&self, webhook_id: &str) -> Value {
         json!({
             "webhook_id": webhook_id,
-            "webhook_type": self.webhook_type(),
+            "webhook_type": self.webhook_type().as_str(),
             "process_type": self.process_type(),
-            "webhook_code": self.webhook_code(),
+            "webhook_code": self.webhook_code().as_str(),
             "link_id": self.link_id,
             "request_id": self.request_id.hyphenated().to_string(),
             "external_id": self.external_id,
             "data": self.data(),
         })
     }
-}
-
-/// The `&'static` names a stored delivery may carry (`webhook_type`, `webhook_code`).
-pub fn known_name(name: &str) -> Option<&'static str> {
-    [
-        "OWNERS",
-        "EMPLOYMENTS",
-        "LINK",
-        "historical_update",
-        "invalid_credentials",
-        "link_deleted",
-    ]
-    .into_iter()
-    .find(|k| *k == name)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The connection layer under the request front: hyper's HTTP/1 with a cap on concurrent
 //! connections, a timeout for reading request headers (idle or half-open connections are
-//! closed), a bound on the header buffer, and graceful shutdown.
+//! closed), a bound on the header buffer, and graceful shutdown. Generic over the hyper
+//! service it serves: it knows nothing of the fake.
 
 use std::future::Future;
 use std::io;
@@ -21,31 +22,7 @@ use tokio::sync::Semaphore;
 // tokio's, so the watchdog's unit test can run on paused time.
 use tokio::time::Instant;
 
-use crate::http::service::{Api, ApiBody, ApiFuture};
-
-/// Connection-level limits.
-#[derive(Clone, Debug)]
-pub struct Limits {
-    /// Connections served at once; more wait in the listen backlog.
-    pub max_connections: usize,
-    /// A connection must send a request's complete headers within this.
-    pub header_read_timeout: Duration,
-    /// hyper's read buffer: headers larger than this are refused by hyper itself (431).
-    pub max_buffer: usize,
-    /// How long shutdown waits for open connections to finish their requests.
-    pub drain: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_connections: 1024,
-            header_read_timeout: Duration::from_secs(10),
-            max_buffer: 64 * 1024,
-            drain: Duration::from_secs(5),
-        }
-    }
-}
+pub use crate::config::Limits;
 
 /// Threads that serve connections, each running its own single-threaded tokio runtime.
 /// Connections are dealt to them in turn and stay on their thread, so answering a request takes
@@ -122,16 +99,26 @@ impl Drop for Workers {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves; then stops accepting and lets open
-/// connections finish their requests (within `limits.drain`). Connections are served on
+/// Serves `service` on `listener` until `shutdown` resolves; then stops accepting and lets
+/// open connections finish their requests (within `limits.drain`). Connections are served on
 /// `workers` when given, else on the calling runtime.
-pub async fn serve(
+pub async fn serve<S, B>(
     listener: TcpListener,
-    api: Api,
+    service: S,
     limits: Limits,
     workers: Option<Arc<Workers>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + Unpin + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
@@ -161,7 +148,7 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         stream.set_nodelay(true).ok();
-        let api = api.clone();
+        let api = service.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let timeout = limits.header_read_timeout;
@@ -244,19 +231,23 @@ impl Activity {
     }
 }
 
-/// The request front with the connection's activity noted around each request.
+/// The served service with the connection's activity noted around each request.
 #[derive(Debug)]
-struct Tracked {
-    api: Api,
+struct Tracked<S> {
+    api: S,
     activity: Arc<Activity>,
 }
 
-impl Service<Request<Incoming>> for Tracked {
-    type Response = Response<ApiBody>;
-    type Error = std::convert::Infallible;
-    type Future = TrackedFuture;
+impl<S> Service<Request<Incoming>> for Tracked<S>
+where
+    S: Service<Request<Incoming>>,
+    S::Future: Unpin,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TrackedFuture<S::Future>;
 
-    fn call(&self, request: Request<Incoming>) -> TrackedFuture {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         self.activity.busy.store(true, Ordering::Release);
         TrackedFuture {
             inner: self.api.call(request),
@@ -277,13 +268,13 @@ impl Drop for Answered {
 }
 
 #[derive(Debug)]
-struct TrackedFuture {
-    inner: ApiFuture,
+struct TrackedFuture<F> {
+    inner: F,
     _answered: Answered,
 }
 
-impl Future for TrackedFuture {
-    type Output = Result<Response<ApiBody>, std::convert::Infallible>;
+impl<F: Future + Unpin> Future for TrackedFuture<F> {
+    type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.get_mut().inner).poll(cx)

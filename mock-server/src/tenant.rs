@@ -1,7 +1,7 @@
 //! Which key pair a request belongs to: the tenant id every layer passes around.
 
 /// A tenant: the position of its key pair among the configured ones.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TenantId(usize);
 
 impl TenantId {

@@ -1,45 +1,15 @@
 //! One webhook delivery and its parts: settings, the tenant's webhook configuration, the
 //! delivery's status and attempts, the job handed to a sender, and the row the database keeps.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::clock::format_timestamp;
-use crate::event::known_name;
+use crate::event::{WebhookCode, WebhookType};
 use crate::tenant::TenantId;
 
-/// How deliveries are timed and bounded.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Time between the event and its first attempt.
-    pub delay: Duration,
-    /// Retries after the first attempt.
-    pub retries: u32,
-    /// The first retry's wait; each next one doubles (3, 6, 12, 24, 48 s by default).
-    pub backoff: Duration,
-    /// An attempt succeeds on a 2xx received within this time.
-    pub timeout: Duration,
-    /// Requests in flight at once.
-    pub concurrency: usize,
-    /// Finished deliveries kept per tenant (pending ones are never dropped).
-    pub journal_limit: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            delay: Duration::from_secs(2),
-            retries: 5,
-            backoff: Duration::from_secs(3),
-            timeout: Duration::from_secs(5),
-            concurrency: 32,
-            journal_limit: 10_000,
-        }
-    }
-}
+pub use crate::config::WebhookSettings as Settings;
 
 /// Where a tenant's webhooks go.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -67,7 +37,8 @@ impl WebhookConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum DeliveryStatus {
     /// Waiting for its (next) attempt, or being attempted.
     Pending,
@@ -135,20 +106,23 @@ impl Attempt {
     }
 }
 
-/// One webhook event and its delivery.
-#[derive(Clone, Debug)]
+/// One webhook event and its delivery. Its serde form is the database row (without the
+/// tenant, which is the row's own column, and the in-flight flag, false after a restart).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub webhook_id: String,
+    #[serde(skip)]
     pub tenant: TenantId,
     pub link_id: Uuid,
-    pub webhook_type: &'static str,
-    pub webhook_code: &'static str,
+    pub webhook_type: WebhookType,
+    pub webhook_code: WebhookCode,
     /// The exact body sent on every attempt.
     pub payload: Value,
     pub status: DeliveryStatus,
     pub attempts: Vec<Attempt>,
     pub created_at: DateTime<Utc>,
     pub next_attempt_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
     pub in_flight: bool,
     /// Attempts since the event (or the last redeliver): retries count against this.
     pub(super) round: u32,
@@ -181,60 +155,20 @@ pub struct Job {
     pub body: Vec<u8>,
     pub attempt: u32,
     pub link_id: Uuid,
-    pub webhook_type: &'static str,
-    pub webhook_code: &'static str,
-}
-
-/// A delivery as the durable store keeps it.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct DeliveryRow {
-    webhook_id: String,
-    link_id: Uuid,
-    webhook_type: String,
-    webhook_code: String,
-    payload: Value,
-    status: String,
-    attempts: Vec<Attempt>,
-    created_at: DateTime<Utc>,
-    next_attempt_at: Option<DateTime<Utc>>,
-    round: u32,
-    seq: u64,
+    pub webhook_type: WebhookType,
+    pub webhook_code: WebhookCode,
 }
 
 impl Delivery {
+    /// Its database row.
     pub(super) fn to_row(&self) -> String {
-        let row = DeliveryRow {
-            webhook_id: self.webhook_id.clone(),
-            link_id: self.link_id,
-            webhook_type: self.webhook_type.to_owned(),
-            webhook_code: self.webhook_code.to_owned(),
-            payload: self.payload.clone(),
-            status: self.status.as_str().to_owned(),
-            attempts: self.attempts.clone(),
-            created_at: self.created_at,
-            next_attempt_at: self.next_attempt_at,
-            round: self.round,
-            seq: self.seq,
-        };
-        serde_json::to_string(&row).unwrap_or_default()
+        serde_json::to_string(self).unwrap_or_default()
     }
 
+    /// A delivery of `tenant` read back (nothing is in flight after a restart); `None` for a
+    /// row this build cannot understand.
     pub(super) fn from_row(tenant: TenantId, text: &str) -> Option<Self> {
-        let row: DeliveryRow = serde_json::from_str(text).ok()?;
-        Some(Self {
-            webhook_id: row.webhook_id,
-            tenant,
-            link_id: row.link_id,
-            webhook_type: known_name(&row.webhook_type)?,
-            webhook_code: known_name(&row.webhook_code)?,
-            payload: row.payload,
-            status: DeliveryStatus::parse(&row.status)?,
-            attempts: row.attempts,
-            created_at: row.created_at,
-            next_attempt_at: row.next_attempt_at,
-            in_flight: false,
-            round: row.round,
-            seq: row.seq,
-        })
+        let delivery: Self = serde_json::from_str(text).ok()?;
+        Some(Self { tenant, ..delivery })
     }
 }

@@ -278,8 +278,8 @@ impl Journal {
             tracing::info!(
                 target: "belvo_mock::webhooks",
                 link_id = %delivery.link_id,
-                webhook_type = delivery.webhook_type,
-                webhook_code = delivery.webhook_code,
+                webhook_type = %delivery.webhook_type,
+                webhook_code = %delivery.webhook_code,
                 webhook_id = %delivery.webhook_id,
                 status = delivery.status.as_str(),
                 "webhook event recorded"
@@ -545,11 +545,11 @@ impl Journal {
         drop(state);
         self.persist(row.into_iter().collect());
         if ok {
-            tracing::info!(target: "belvo_mock::webhooks", %link_id, webhook_type = kind, webhook_code = code, webhook_id = id, attempt = number, status_code, "webhook delivered");
+            tracing::info!(target: "belvo_mock::webhooks", %link_id, webhook_type = %kind, webhook_code = %code, webhook_id = id, attempt = number, status_code, "webhook delivered");
         } else if let Some((at, _)) = retry_at {
-            tracing::info!(target: "belvo_mock::webhooks", %link_id, webhook_type = kind, webhook_code = code, webhook_id = id, attempt = number, status_code, retry_at = %format_timestamp(at), "webhook attempt failed; will retry");
+            tracing::info!(target: "belvo_mock::webhooks", %link_id, webhook_type = %kind, webhook_code = %code, webhook_id = id, attempt = number, status_code, retry_at = %format_timestamp(at), "webhook attempt failed; will retry");
         } else {
-            tracing::warn!(target: "belvo_mock::webhooks", %link_id, webhook_type = kind, webhook_code = code, webhook_id = id, attempt = number, status_code, status = status.as_str(), "webhook failed; no retries left");
+            tracing::warn!(target: "belvo_mock::webhooks", %link_id, webhook_type = %kind, webhook_code = %code, webhook_id = id, attempt = number, status_code, status = status.as_str(), "webhook failed; no retries left");
         }
         self.changed();
     }
