@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::delivery::{Attempt, Delivery, DeliveryStatus, Job, Settings, WebhookConfig};
-use crate::clock::{Clock, format_timestamp};
+use super::delivery::{Delivery, DeliveryStatus, Settings, WebhookConfig};
+use crate::clock::Clock;
 use crate::db::{Durable, DurableError, Table, Write};
 use crate::event::Event;
 use crate::tenant::TenantId;
@@ -25,34 +25,34 @@ use crate::tenant::TenantId;
 pub type Sink = Box<dyn Fn(Vec<Write>) + Send + Sync>;
 
 #[derive(Debug, Default)]
-struct State {
-    configs: HashMap<TenantId, WebhookConfig>,
-    deliveries: HashMap<String, Delivery>,
+pub(super) struct State {
+    pub(super) configs: HashMap<TenantId, WebhookConfig>,
+    pub(super) deliveries: HashMap<String, Delivery>,
     /// Each tenant's webhook ids, oldest first (the journal order).
-    order: HashMap<TenantId, VecDeque<String>>,
+    pub(super) order: HashMap<TenantId, VecDeque<String>>,
     /// Pending deliveries not in flight, by due time.
-    schedule: BTreeSet<(DateTime<Utc>, u64, String)>,
-    in_flight: usize,
-    next_seq: u64,
+    pub(super) schedule: BTreeSet<(DateTime<Utc>, u64, String)>,
+    pub(super) in_flight: usize,
+    pub(super) next_seq: u64,
 }
 
 /// The shared journal. Clone it freely.
 #[derive(Clone, Debug)]
 pub struct Journal {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     state: Mutex<State>,
-    settings: Settings,
-    clock: Clock,
-    initial: WebhookConfig,
+    pub(super) settings: Settings,
+    pub(super) clock: Clock,
+    pub(super) initial: WebhookConfig,
     /// Each tenant's name in the database (its secret id), by tenant index.
     names: Vec<String>,
     /// Wakes the dispatcher (a stored permit, so no wake-up is lost).
     dispatch: Notify,
     /// Wakes everyone waiting for delivery progress.
-    updated: Notify,
+    pub(super) updated: Notify,
     /// Set under `--data-dir`: where the dispatcher's changes are persisted.
     sink: OnceLock<Sink>,
 }
@@ -144,7 +144,7 @@ impl Journal {
         self.inner.sink.get().is_some()
     }
 
-    fn persist(&self, rows: Vec<Write>) {
+    pub(super) fn persist(&self, rows: Vec<Write>) {
         if let Some(sink) = self.inner.sink.get()
             && !rows.is_empty()
         {
@@ -189,7 +189,7 @@ impl Journal {
         })
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(super) fn state(&self) -> MutexGuard<'_, State> {
         // Every change is applied whole while the guard is held, so a panic elsewhere cannot
         // leave a half-applied one behind: a poisoned lock is safe to keep using.
         self.inner
@@ -309,7 +309,7 @@ impl Journal {
     /// Keeps the journal of one tenant within the limit by dropping its oldest finished
     /// deliveries. Pending ones are never dropped: while the oldest is pending, the journal
     /// may exceed the limit until it finishes.
-    fn bound(&self, state: &mut State, tenant: TenantId) -> Vec<Write> {
+    pub(super) fn bound(&self, state: &mut State, tenant: TenantId) -> Vec<Write> {
         let mut rows = Vec::new();
         let limit = self.inner.settings.journal_limit.max(1);
         let State {
@@ -442,284 +442,7 @@ impl Journal {
         } = &mut *state;
         schedule.retain(|(_, _, id)| deliveries.contains_key(id));
     }
-
-    /// Takes up to `max` deliveries due at `now` for sending, and tells when the next one is
-    /// due. Deliveries whose tenant has no URL any more become `undeliverable`.
-    pub fn take_due(&self, now: DateTime<Utc>, max: usize) -> (Vec<Job>, Option<DateTime<Utc>>) {
-        let mut state = self.state();
-        let mut jobs = Vec::new();
-        let mut rows = Vec::new();
-        let mut changed = false;
-        while jobs.len() < max {
-            let Some(first) = state.schedule.first().cloned() else {
-                break;
-            };
-            if first.0 > now {
-                break;
-            }
-            state.schedule.remove(&first);
-            let id = first.2;
-            let Some(tenant) = state.deliveries.get(&id).map(|d| d.tenant) else {
-                continue;
-            };
-            let config = state
-                .configs
-                .get(&tenant)
-                .cloned()
-                .unwrap_or_else(|| self.inner.initial.clone());
-            let Some(delivery) = state.deliveries.get_mut(&id) else {
-                continue;
-            };
-            changed = true;
-            let Some(url) = config.url.clone() else {
-                delivery.status = DeliveryStatus::Undeliverable;
-                delivery.next_attempt_at = None;
-                rows.extend(self.row(delivery));
-                continue;
-            };
-            delivery.in_flight = true;
-            let job = Job {
-                webhook_id: id.clone(),
-                url,
-                authorization: config.authorization_header(),
-                body: delivery.payload.to_string().into_bytes(),
-                attempt: delivery.attempts.len() as u32 + 1,
-                link_id: delivery.link_id,
-                webhook_type: delivery.webhook_type,
-                webhook_code: delivery.webhook_code,
-            };
-            state.in_flight += 1;
-            jobs.push(job);
-        }
-        let next = state.schedule.first().map(|(at, _, _)| *at);
-        drop(state);
-        self.persist(rows);
-        if changed {
-            self.inner.updated.notify_waiters();
-        }
-        (jobs, next)
-    }
-
-    /// Records the outcome of an attempt: delivered, scheduled for a retry, or failed.
-    pub fn record(&self, id: &str, attempt: Attempt) {
-        let now = self.inner.clock.now();
-        let settings = &self.inner.settings;
-        let mut state = self.state();
-        state.in_flight = state.in_flight.saturating_sub(1);
-        let Some(delivery) = state.deliveries.get_mut(id) else {
-            drop(state);
-            self.changed();
-            return;
-        };
-        delivery.in_flight = false;
-        delivery.round += 1;
-        let ok = attempt.succeeded();
-        let status_code = attempt.status_code;
-        let number = attempt.number;
-        delivery.attempts.push(attempt);
-        let mut retry_at = None;
-        if ok {
-            delivery.status = DeliveryStatus::Delivered;
-            delivery.next_attempt_at = None;
-        } else if delivery.round <= settings.retries {
-            let factor = 1u32 << (delivery.round - 1).min(20);
-            let wait = chrono::Duration::from_std(settings.backoff * factor)
-                .unwrap_or(chrono::Duration::MAX);
-            let at = now + wait;
-            delivery.next_attempt_at = Some(at);
-            retry_at = Some((at, delivery.seq));
-        } else {
-            delivery.status = DeliveryStatus::Failed;
-            delivery.next_attempt_at = None;
-        }
-        let (link_id, kind, code, status) = (
-            delivery.link_id,
-            delivery.webhook_type,
-            delivery.webhook_code,
-            delivery.status,
-        );
-        if let Some((at, seq)) = retry_at {
-            state.schedule.insert((at, seq, id.to_owned()));
-        }
-        let row = state.deliveries.get(id).and_then(|d| self.row(d));
-        drop(state);
-        self.persist(row.into_iter().collect());
-        if ok {
-            tracing::info!(target: "belvo_mock::webhooks", %link_id, webhook_type = %kind, webhook_code = %code, webhook_id = id, attempt = number, status_code, "webhook delivered");
-        } else if let Some((at, _)) = retry_at {
-            tracing::info!(target: "belvo_mock::webhooks", %link_id, webhook_type = %kind, webhook_code = %code, webhook_id = id, attempt = number, status_code, retry_at = %format_timestamp(at), "webhook attempt failed; will retry");
-        } else {
-            tracing::warn!(target: "belvo_mock::webhooks", %link_id, webhook_type = %kind, webhook_code = %code, webhook_id = id, attempt = number, status_code, status = status.as_str(), "webhook failed; no retries left");
-        }
-        self.changed();
-    }
-
-    /// Whether anything is due at `now` or being sent.
-    pub fn busy(&self, now: DateTime<Utc>) -> bool {
-        let state = self.state();
-        state.in_flight > 0 || state.schedule.first().is_some_and(|(at, _, _)| *at <= now)
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::event::{Notice, Resource};
-    use std::time::Duration;
-
-    fn event() -> Event {
-        Event {
-            link_id: Uuid::nil(),
-            request_id: Uuid::nil(),
-            external_id: None,
-            notice: Notice::HistoricalUpdate {
-                resource: Resource::Owners,
-                total: 1,
-            },
-        }
-    }
-
-    /// Records an event at once (what the app's writer does after committing it).
-    fn emit(j: &Journal, t: TenantId, e: Event) -> String {
-        let d = j.prepare(t, &e);
-        let id = d.webhook_id.clone();
-        j.insert(vec![d]);
-        id
-    }
-
-    /// Redelivers at once.
-    fn redeliver(j: &Journal, t: TenantId, id: &str) -> Option<Delivery> {
-        let d = j.plan_redeliver(t, id)?;
-        j.apply_updates(vec![d.clone()]);
-        Some(d)
-    }
-
-    fn journal(url: Option<&str>) -> Journal {
-        Journal::new(
-            Clock::new(),
-            Settings {
-                delay: Duration::ZERO,
-                retries: 2,
-                ..Settings::default()
-            },
-            WebhookConfig {
-                url: url.map(str::to_owned),
-                authorization: None,
-            },
-            vec!["t".into()],
-        )
-    }
-
-    fn attempt(number: u32, code: Option<u16>) -> Attempt {
-        Attempt {
-            number,
-            at: Utc::now(),
-            url: "http://x".into(),
-            status_code: code,
-            latency_ms: 1.0,
-            error: code.is_none().then(|| "refused".to_owned()),
-            response_body: None,
-        }
-    }
-
-    #[test]
-    fn bare_tokens_become_bearer_and_schemes_go_verbatim() {
-        let with = |a: &str| WebhookConfig {
-            url: None,
-            authorization: Some(a.to_owned()),
-        };
-        assert_eq!(
-            with("abc").authorization_header().as_deref(),
-            Some("Bearer abc")
-        );
-        assert_eq!(
-            with("Bearer abc").authorization_header().as_deref(),
-            Some("Bearer abc")
-        );
-        assert_eq!(
-            with("Basic dTpw").authorization_header().as_deref(),
-            Some("Basic dTpw")
-        );
-        assert_eq!(with("  ").authorization_header(), None);
-    }
-
-    #[test]
-    fn without_a_url_events_are_recorded_as_undeliverable() {
-        let j = journal(None);
-        let t = TenantId::from_index(0);
-        emit(&j, t, event());
-        let all = j.deliveries(Some(t), None, None);
-        assert_eq!(all.len(), 1);
-        assert_eq!(all[0].status, DeliveryStatus::Undeliverable);
-        assert!(j.take_due(Utc::now(), 10).0.is_empty());
-    }
-
-    #[test]
-    fn failures_retry_with_doubling_backoff_then_fail_and_redeliver_starts_again() {
-        let j = journal(Some("http://x"));
-        let t = TenantId::from_index(0);
-        let id = emit(&j, t, event());
-        let (jobs, _) = j.take_due(j.clock().now(), 10);
-        assert_eq!(jobs.len(), 1);
-        assert_eq!(jobs[0].attempt, 1);
-        j.record(&id, attempt(1, Some(500)));
-        // Not due before the 3 s backoff.
-        assert!(j.take_due(j.clock().now(), 10).0.is_empty());
-        j.clock().advance(Duration::from_secs(3));
-        let (jobs, _) = j.take_due(j.clock().now(), 10);
-        assert_eq!(jobs[0].attempt, 2);
-        j.record(&id, attempt(2, None));
-        j.clock().advance(Duration::from_secs(5));
-        assert!(
-            j.take_due(j.clock().now(), 10).0.is_empty(),
-            "second retry waits 6 s"
-        );
-        j.clock().advance(Duration::from_secs(1));
-        let (jobs, _) = j.take_due(j.clock().now(), 10);
-        j.record(&jobs[0].webhook_id, attempt(3, Some(404)));
-        let d = &j.deliveries(Some(t), None, None)[0];
-        assert_eq!(d.status, DeliveryStatus::Failed);
-        assert_eq!(d.attempts.len(), 3);
-        assert!(redeliver(&j, t, &id).is_some());
-        let (jobs, _) = j.take_due(j.clock().now(), 10);
-        assert_eq!(jobs[0].attempt, 4);
-        j.record(&id, attempt(4, Some(204)));
-        assert_eq!(
-            j.deliveries(Some(t), None, None)[0].status,
-            DeliveryStatus::Delivered
-        );
-    }
-
-    #[test]
-    fn the_journal_drops_only_finished_deliveries_past_its_limit() {
-        let j = Journal::new(
-            Clock::new(),
-            Settings {
-                journal_limit: 2,
-                delay: Duration::from_secs(3600),
-                ..Settings::default()
-            },
-            WebhookConfig::default(),
-            vec!["t".into()],
-        );
-        let t = TenantId::from_index(0);
-        for _ in 0..5 {
-            emit(&j, t, event());
-        }
-        assert_eq!(j.deliveries(Some(t), None, None).len(), 2);
-        j.apply_config(
-            t,
-            WebhookConfig {
-                url: Some("http://x".into()),
-                authorization: None,
-            },
-        );
-        for _ in 0..3 {
-            emit(&j, t, event());
-        }
-        // Three pending ones stay although the limit is two.
-        let pending = j.deliveries(Some(t), None, Some(DeliveryStatus::Pending));
-        assert_eq!(pending.len(), 3);
-    }
-}
+mod tests;

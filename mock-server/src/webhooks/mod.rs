@@ -6,6 +6,7 @@
 //! journal schedules them. The dispatcher is the only async part, and the only place that
 //! speaks HTTP to receivers.
 
+mod attempts;
 mod delivery;
 pub(crate) mod dispatcher;
 mod journal;
