@@ -11,6 +11,7 @@ mod institutions;
 mod links;
 mod owners;
 pub(crate) mod pagination;
+mod records;
 pub(crate) mod service;
 mod ui;
 mod webhooks;
@@ -158,24 +159,25 @@ pub fn router(state: AppState) -> Router {
     authed = both(
         authed,
         "/api/owners",
-        get(owners::list)
+        get(records::list::<records::Owners>)
             .post(owners::retrieve)
             .patch(owners::resume),
     );
     authed = both(
         authed,
         "/api/owners/{id}",
-        get(owners::detail).delete(owners::delete),
+        get(records::detail::<records::Owners>).delete(records::delete::<records::Owners>),
     );
     authed = both(
         authed,
         "/api/br/employments",
-        get(employments::list).post(employments::retrieve),
+        get(records::list::<records::Employments>).post(employments::retrieve),
     );
     authed = both(
         authed,
         "/api/br/employments/{id}",
-        get(employments::detail).delete(employments::delete),
+        get(records::detail::<records::Employments>)
+            .delete(records::delete::<records::Employments>),
     );
     authed = both(authed, "/_mock/reset", post(control::reset));
     authed = both(

@@ -1,15 +1,14 @@
-//! `/api/owners/`: list, detail, delete, retrieve (POST, may ask for a token) and MFA resume
-//! (PATCH).
+//! `/api/owners/`: the retrieve (POST, may ask for a token) and its MFA resume (PATCH). The
+//! list, detail and delete are `records.rs`.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use super::context::{JsonObject, Origin, PathId, Query, Tenant};
+use super::context::{JsonObject, Tenant};
 use super::error::ApiError;
-use super::pagination::{paginate, project};
 use crate::store::{Error, Login};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -27,45 +26,6 @@ fn retrieved(outcome: Login<(Vec<serde_json::Value>, bool)>) -> Result<Response>
         StatusCode::OK
     };
     Ok((status, Json(records)).into_response())
-}
-
-pub async fn list(
-    State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    Query(params): Query,
-    Origin(origin): Origin,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response> {
-    super::cached_json(&state, tenant, &headers, &uri, || {
-        let owners = state.store.list_owners(tenant, &params)?;
-        paginate(owners, &params, &origin, uri.path())
-    })
-}
-
-pub async fn detail(
-    State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    PathId(id): PathId,
-    Query(params): Query,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response> {
-    super::cached_json(&state, tenant, &headers, &uri, || {
-        Ok(project(state.store.owner(tenant, &id)?, &params))
-    })
-}
-
-pub async fn delete(
-    State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    PathId(id): PathId,
-) -> Result<Response> {
-    state
-        .app
-        .change(move |tx| tx.store().delete_owner(tx, tenant, &id))
-        .await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 pub async fn retrieve(

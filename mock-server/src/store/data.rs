@@ -198,6 +198,27 @@ impl Store {
         Ok(())
     }
 
+    /// The list of `resource` (`GET /api/owners/`, `GET /api/br/employments/`).
+    pub fn list(
+        &self,
+        resource: Resource,
+        tenant: TenantId,
+        params: &Params,
+    ) -> Result<Vec<Value>, Error> {
+        match resource {
+            Resource::Owners => self.list_owners(tenant, params),
+            Resource::Employments => self.list_employments(tenant, params),
+        }
+    }
+
+    /// One record of `resource` (`GET /api/owners/{id}/`, `GET /api/br/employments/{id}/`).
+    pub fn detail(&self, resource: Resource, tenant: TenantId, id: &str) -> Result<Value, Error> {
+        match resource {
+            Resource::Owners => self.owner(tenant, id),
+            Resource::Employments => self.employment(tenant, id),
+        }
+    }
+
     /// `GET /api/owners/`: stored owners passing the filters (newest link first).
     pub fn list_owners(&self, tenant: TenantId, params: &Params) -> Result<Vec<Value>, Error> {
         self.list_records(tenant, params, &records::owner_filters(), Self::owners_json)
@@ -294,24 +315,10 @@ impl Store {
             .ok_or(Error::NotFound)
     }
 
-    /// `DELETE /api/owners/{id}/`.
-    pub fn delete_owner(&self, tx: &mut Tx<'_>, tenant: TenantId, id: &str) -> Result<(), Error> {
-        self.delete_record(tx, tenant, id, Resource::Owners)
-    }
-
-    /// `DELETE /api/br/employments/{id}/`.
-    pub fn delete_employment(
-        &self,
-        tx: &mut Tx<'_>,
-        tenant: TenantId,
-        id: &str,
-    ) -> Result<(), Error> {
-        self.delete_record(tx, tenant, id, Resource::Employments)
-    }
-
-    /// Deletes one stored record of `resource`. An id of the other kind is not found (and
-    /// leaves that record alone).
-    fn delete_record(
+    /// `DELETE /api/owners/{id}/`, `DELETE /api/br/employments/{id}/`: deletes one stored
+    /// record of `resource`. An id of the other kind is not found (and leaves that record
+    /// alone).
+    pub fn delete_record(
         &self,
         tx: &mut Tx<'_>,
         tenant: TenantId,

@@ -69,18 +69,11 @@ impl Store {
         request_id: Uuid,
     ) -> Result<Login<Link>, Error> {
         let request = Resume::validate(body)?;
-        let now = self.clock().now();
-        let mut link = tx.state(tenant).link(request.link)?.clone();
+        let link = tx.state(tenant).link(request.link)?.clone();
         if let Login::TokenRequired(challenge) = self.use_session(tx, tenant, &request)? {
             return Ok(Login::TokenRequired(challenge));
         }
-        link.status = LinkStatus::Valid;
-        link.last_accessed_at = Some(now);
-        tx.apply(tenant, Op::Link(link.id, Some(Box::new(link.clone()))));
-        let resources = link.resources();
-        self.fetch(tx, tenant, &link, &resources, now);
-        self.announce_update(tx, tenant, &link, &resources, request_id);
-        Ok(Login::Done(link))
+        Ok(Login::Done(self.log_in(tx, tenant, link, request_id)))
     }
 
     /// `PATCH /api/links/{id}/`: access mode, retention, resources.
@@ -113,7 +106,6 @@ impl Store {
     ) -> Result<Login<Link>, Error> {
         let id = parse_id(id)?;
         let scenario = links::validate_credentials(body)?;
-        let now = self.clock().now();
         let mut link = tx.state(tenant).link(id)?.clone();
         let scenario = scenario.or_else(|| self.inner.generator.scenario(&link.cpf));
         if let Some(error) = scenario.and_then(links::login_error) {
@@ -124,13 +116,7 @@ impl Store {
             tx.apply(tenant, Op::Link(id, Some(Box::new(link))));
             return Ok(Login::TokenRequired(self.open_session(tx, tenant, id)));
         }
-        link.status = LinkStatus::Valid;
-        link.last_accessed_at = Some(now);
-        tx.apply(tenant, Op::Link(id, Some(Box::new(link.clone()))));
-        let resources = link.resources();
-        self.fetch(tx, tenant, &link, &resources, now);
-        self.announce_update(tx, tenant, &link, &resources, request_id);
-        Ok(Login::Done(link))
+        Ok(Login::Done(self.log_in(tx, tenant, link, request_id)))
     }
 
     /// `DELETE /api/links/{id}/`: removes the link and its data (its sessions stay until
@@ -254,6 +240,19 @@ impl Store {
         link.scenario = scenario;
         tx.apply(tenant, Op::Link(id, Some(Box::new(link.clone()))));
         Ok(link)
+    }
+
+    /// A login that went through: the link is `valid`, accessed now, and its resources are
+    /// fetched and announced (a historical update).
+    fn log_in(&self, tx: &mut Tx<'_>, tenant: TenantId, mut link: Link, request_id: Uuid) -> Link {
+        let now = self.clock().now();
+        link.status = LinkStatus::Valid;
+        link.last_accessed_at = Some(now);
+        tx.apply(tenant, Op::Link(link.id, Some(Box::new(link.clone()))));
+        let resources = link.resources();
+        self.fetch(tx, tenant, &link, &resources, now);
+        self.announce_update(tx, tenant, &link, &resources, request_id);
+        link
     }
 
     /// Announces a historical update of `resources`: one webhook per resource whose totals

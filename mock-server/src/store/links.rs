@@ -99,6 +99,15 @@ pub fn login_error(scenario: Scenario) -> Option<Error> {
     })
 }
 
+/// The INSS password's rules (8 to 70 characters, kept as typed), for a new link and for
+/// new credentials alike.
+const PASSWORD: Text = Text {
+    min: Some(8),
+    max: Some(70),
+    keep_whitespace: true,
+    ..Text::REQUIRED
+};
+
 /// The MFA token that is always refused.
 pub const WRONG_TOKEN: &str = "000000";
 
@@ -238,15 +247,7 @@ impl NewLink {
         let mut f = Fields::new(body);
         let institution = f.text("institution", Text::REQUIRED);
         let username = f.text("username", Text::REQUIRED);
-        let password = f.text(
-            "password",
-            Text {
-                min: Some(8),
-                max: Some(70),
-                keep_whitespace: true,
-                ..Text::REQUIRED
-            },
-        );
+        let password = f.text("password", PASSWORD);
         let external_id = f.text(
             "external_id",
             Text {
@@ -433,15 +434,7 @@ impl Options {
 /// A `PUT /api/links/{id}/` body: the user's new password (`password2`/`token` accepted).
 pub fn validate_credentials(body: &Map<String, Value>) -> Result<Option<Scenario>, Error> {
     let mut f = Fields::new(body);
-    let password = f.text(
-        "password",
-        Text {
-            min: Some(8),
-            max: Some(70),
-            keep_whitespace: true,
-            ..Text::REQUIRED
-        },
-    );
+    let password = f.text("password", PASSWORD);
     f.text("password2", Text::OPTIONAL);
     f.text("token", Text::OPTIONAL);
     f.finish()?;
