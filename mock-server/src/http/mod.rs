@@ -1,4 +1,4 @@
-//! The HTTP transport: routes, auth, request context and error rendering over the store.
+//! The HTTP transport: routes, auth, request context and error rendering over the app.
 //!
 //! Every route is served with AND without its trailing slash, both answered directly (a
 //! redirect would turn an SDK's POST into a GET).

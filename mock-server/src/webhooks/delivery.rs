@@ -1,5 +1,5 @@
-//! One webhook delivery and its parts: settings, the tenant's webhook configuration, the
-//! delivery's status and attempts, the job handed to a sender, and the row the database keeps.
+//! One webhook delivery and its parts: the tenant's webhook configuration, the delivery's
+//! status and attempts, and the job handed to a sender; its serde form is its database row.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};

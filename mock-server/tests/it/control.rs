@@ -87,6 +87,38 @@ async fn a_bad_clock_body_is_a_field_error() {
         );
 }
 
+/// An advance that would carry timestamps past the year 9999 is refused with the field named
+/// (it used to overflow and panic every thread), and the clock stays where it was.
+#[tokio::test]
+async fn an_advance_past_the_year_9999_is_refused_and_the_server_keeps_answering() {
+    let api = Api::start().await;
+    let before = api.get("/_mock/clock").await.body["offset_seconds"].clone();
+    for _ in 0..9 {
+        let refused = api
+            .post("/_mock/clock/advance", json!({"seconds": 1e12}))
+            .await;
+        refused.expect(400, "errors.json");
+        assert_eq!(refused.body[0]["code"], "max_value", "{}", refused.text);
+        assert_eq!(refused.body[0]["field"], "seconds");
+        let message = refused.body[0]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.starts_with("Ensure this value is less than or equal to "),
+            "{message}"
+        );
+    }
+    assert_eq!(api.get("/_mock/clock").await.body["offset_seconds"], before);
+    api.get("/_mock/health")
+        .await
+        .expect(200, "mock_health.json");
+    // A whole century still fits.
+    api.post(
+        "/_mock/clock/advance",
+        json!({"seconds": 100.0 * 365.0 * 86400.0}),
+    )
+    .await
+    .expect(200, "mock_clock.json");
+}
+
 #[tokio::test]
 async fn the_handle_resets_everything_and_shuts_the_server_down() {
     let api = Api::start().await;
