@@ -10,6 +10,7 @@ mod durable;
 mod institutions;
 mod isolation;
 mod limits;
+mod link_management;
 mod links;
 mod properties;
 mod protocol;
