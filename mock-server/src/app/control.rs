@@ -82,6 +82,7 @@ impl App {
         move |tx| {
             for tenant in tenants {
                 tx.persist(journal.config_row(tenant, &config));
+                journal.plan_config(tenant, config.clone());
                 let journal = journal.clone();
                 let config = config.clone();
                 tx.after(Box::new(move || journal.apply_config(tenant, config)));
@@ -105,7 +106,9 @@ impl App {
         move |tx| {
             let due = journal.plan_flush(tenant);
             let count = due.len();
-            updates(tx, &journal, due);
+            updates(tx, &journal, due, |now| {
+                now.status == crate::webhooks::DeliveryStatus::Pending
+            });
             Ok(count)
         }
     }
@@ -118,8 +121,14 @@ impl App {
     pub async fn redeliver(&self, tenant: TenantId, id: String) -> Result<Delivery, Error> {
         let journal = self.journal.clone();
         self.change(move |tx| {
-            let delivery = journal.plan_redeliver(tenant, &id).ok_or(Error::NotFound)?;
-            updates(tx, &journal, vec![delivery.clone()]);
+            let (delivery, changes) = journal.plan_redeliver(tenant, &id).ok_or(Error::NotFound)?;
+            if !changes {
+                // A pending one is left as it is.
+                return Ok(delivery);
+            }
+            updates(tx, &journal, vec![delivery.clone()], |now| {
+                now.status.is_final()
+            });
             Ok(delivery)
         })
         .await
@@ -133,7 +142,10 @@ impl App {
     ) -> impl for<'s> FnOnce(&mut crate::store::Tx<'s>) -> Result<(), Error> + Send + 'static {
         let clock = self.clock.clone();
         move |tx| {
-            let room = latest_advance(&clock);
+            // Earlier advances in the same transaction count: the clock moves at commit.
+            let current = tx.planned_clock().unwrap_or_else(|| clock.offset());
+            let room =
+                latest_advance(&clock).saturating_sub(current.saturating_sub(clock.offset()));
             if by > room {
                 return Err(Error::field(
                     "seconds",
@@ -144,7 +156,8 @@ impl App {
                     ),
                 ));
             }
-            let offset = clock.offset() + by;
+            let offset = current + by;
+            tx.plan_clock(offset);
             tx.persist([Write::Meta(CLOCK_OFFSET, offset.as_micros().to_string())]);
             tx.after(Box::new(move || clock.advance(by)));
             Ok(())
@@ -173,16 +186,23 @@ impl App {
     }
 }
 
-/// Persists planned delivery states and applies them once committed.
+/// Persists planned delivery states and applies them once committed, while `still` holds
+/// for each. Deliveries of a tenant this transaction resets are left out: the reset deletes
+/// them.
 fn updates(
     tx: &mut crate::store::Tx<'_>,
     journal: &crate::webhooks::Journal,
     planned: Vec<Delivery>,
+    still: fn(&Delivery) -> bool,
 ) {
+    let planned: Vec<Delivery> = planned
+        .into_iter()
+        .filter(|d| !tx.was_reset(d.tenant))
+        .collect();
     if planned.is_empty() {
         return;
     }
     tx.persist(planned.iter().filter_map(|d| journal.row(d)));
     let journal = journal.clone();
-    tx.after(Box::new(move || journal.apply_updates(planned)));
+    tx.after(Box::new(move || journal.apply_updates(planned, still)));
 }

@@ -15,6 +15,7 @@ use std::sync::mpsc;
 
 use crate::db::{Durable, Write};
 use crate::store::{Error, Store, Tx};
+use crate::tenant::TenantId;
 use crate::webhooks::Journal;
 
 /// Called once the transaction is decided: `true` committed, `false` rolled back.
@@ -27,8 +28,9 @@ const MAX_GROUP: usize = 1024;
 
 enum Msg {
     Job(Job),
-    /// Rows of changes already applied in memory (the dispatcher's attempts).
-    Rows(Vec<Write>),
+    /// Deliveries the dispatcher changed in memory (attempts, retries, the journal limit):
+    /// their rows are written as they are when the writer gets to them.
+    Deliveries(Vec<(TenantId, String)>),
     Stop,
 }
 
@@ -65,8 +67,8 @@ impl Writer {
     pub(super) fn thread(store: Store, journal: Journal, db: Durable) -> std::io::Result<Self> {
         let (sender, receiver) = mpsc::channel();
         let sink = sender.clone();
-        journal.set_sink(Box::new(move |rows| {
-            sink.send(Msg::Rows(rows)).ok();
+        journal.set_sink(Box::new(move |ids| {
+            sink.send(Msg::Deliveries(ids)).ok();
         }));
         let thread_db = db.clone();
         let thread = std::thread::Builder::new()
@@ -150,7 +152,16 @@ fn commit_group(store: &Store, journal: &Journal, db: Option<&Durable>, group: V
         match msg {
             Msg::Job(job) => {
                 let mark = tx.mark();
-                replies.push(job(&mut tx));
+                // A planner that panics (a bug) fails its own change, not the writer: its
+                // reply is dropped with it, which answers 500.
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tx))) {
+                    Ok(reply) => replies.push(reply),
+                    Err(_) => {
+                        tracing::error!("a change panicked while being planned; refused");
+                        tx.undo_to(mark);
+                        continue;
+                    }
+                }
                 let deliveries: Vec<_> = tx
                     .take_events_since(mark)
                     .iter()
@@ -162,7 +173,15 @@ fn commit_group(store: &Store, journal: &Journal, db: Option<&Durable>, group: V
                     tx.after(Box::new(move || journal.insert(deliveries)));
                 }
             }
-            Msg::Rows(rows) => tx.persist(rows),
+            Msg::Deliveries(ids) => {
+                // A tenant reset in this transaction has none: its rows are deleted.
+                let rows: Vec<Write> = ids
+                    .iter()
+                    .filter(|(tenant, _)| !tx.was_reset(*tenant))
+                    .filter_map(|(tenant, id)| journal.row_of(*tenant, id))
+                    .collect();
+                tx.persist(rows);
+            }
             Msg::Stop => {}
         }
     }
@@ -181,6 +200,7 @@ fn commit_group(store: &Store, journal: &Journal, db: Option<&Durable>, group: V
         tx.commit();
     } else {
         tx.rollback();
+        journal.discard_plans();
     }
     for reply in replies {
         reply(committed);
@@ -208,4 +228,116 @@ pub(super) fn job<R: Send + 'static>(
             });
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The group commit's ordering rules, on groups built by hand (the writer thread would
+    //! group them only by timing).
+    use super::*;
+    use crate::app::App;
+    use crate::config::{Config, MfaMode};
+    use crate::webhooks::{DeliveryStatus, WebhookConfig};
+
+    fn new_link() -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::json!({"institution": "inss_br_employment", "username": "52998224725", "password": "secret-123"})
+        {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        }
+    }
+
+    fn create_job(tenant: TenantId) -> Msg {
+        Msg::Job(job(
+            move |tx| {
+                tx.store()
+                    .create_link(tx, tenant, &new_link(), uuid::Uuid::nil())
+            },
+            |_| {},
+        ))
+    }
+
+    fn config(dir: Option<std::path::PathBuf>) -> Config {
+        let mut c = Config {
+            mfa: MfaMode::Never,
+            data_dir: dir,
+            ..Config::default()
+        };
+        c.webhooks.delay = std::time::Duration::from_secs(3600);
+        c
+    }
+
+    /// Events planned after a settings change in the same group use the new settings.
+    #[test]
+    fn a_link_created_after_a_webhook_url_is_set_in_one_group_is_delivered() {
+        let app = App::build(&config(None)).unwrap_or_else(|e| panic!("{e}"));
+        let t = TenantId::from_index(0);
+        let set = WebhookConfig {
+            url: Some("http://127.0.0.1:9/hooks".into()),
+            authorization: None,
+        };
+        let group = vec![
+            Msg::Job(job(app.set_webhook_plan(vec![t], set), |_| {})),
+            create_job(t),
+        ];
+        commit_group(&app.store, &app.journal, None, group);
+        let all = app.journal.deliveries(Some(t), None, None);
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|d| d.status == DeliveryStatus::Pending));
+    }
+
+    /// Two advances in one group move the clock, and its stored offset, by both.
+    #[test]
+    fn two_advances_in_one_group_add_up() {
+        let app = App::build(&config(None)).unwrap_or_else(|e| panic!("{e}"));
+        let hour = std::time::Duration::from_secs(3600);
+        let mut tx = Tx::new(&app.store);
+        assert!((app.advance_plan(hour))(&mut tx).is_ok());
+        assert!((app.advance_plan(hour))(&mut tx).is_ok());
+        assert_eq!(tx.planned_clock(), Some(2 * hour));
+        tx.commit();
+        drop(tx);
+        assert_eq!(app.clock.offset(), 2 * hour);
+    }
+
+    /// A delivery the dispatcher touched is not written back after its tenant's reset in the
+    /// same transaction (it came back after a restart).
+    #[test]
+    fn a_reset_deletes_deliveries_the_dispatcher_touched_in_the_same_group() {
+        let dir = std::env::temp_dir().join(format!("belvo-mock-writer-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        let mut c = config(Some(dir.clone()));
+        c.webhook_url = Some("http://127.0.0.1:9/hooks".into());
+        let app = App::build(&c).unwrap_or_else(|e| panic!("{e}"));
+        let t = TenantId::from_index(0);
+        let created = app.change_blocking(move |tx| {
+            tx.store()
+                .create_link(tx, t, &new_link(), uuid::Uuid::nil())
+        });
+        assert!(created.is_ok());
+        let ids: Vec<(TenantId, String)> = app
+            .journal
+            .deliveries(Some(t), None, None)
+            .into_iter()
+            .map(|d| (t, d.webhook_id))
+            .collect();
+        assert_eq!(ids.len(), 2);
+        let db = app
+            .writer
+            .db()
+            .cloned()
+            .unwrap_or_else(|| panic!("durable"));
+        let group = vec![
+            Msg::Job(job(app.reset_plan(vec![t]), |_| {})),
+            Msg::Deliveries(ids),
+        ];
+        commit_group(&app.store, &app.journal, Some(&db), group);
+        let rows = db
+            .load(crate::db::Table::Deliveries)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(rows.is_empty(), "{rows:?}");
+        app.stop();
+        drop(app);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

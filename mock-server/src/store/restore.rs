@@ -62,7 +62,15 @@ impl Store {
     /// Writes the rows of links read back with expired sessions, as they are in memory.
     pub fn rewrite(&self, tx: &mut Tx<'_>, links: &[(TenantId, Uuid, u64)]) {
         for (tenant, id, seq) in links {
-            tx.touch(*tenant, *id, *seq);
+            // Only the link read back: a reset meanwhile may have given its seq to another.
+            if tx
+                .state(*tenant)
+                .links
+                .get(id)
+                .is_some_and(|l| l.seq == *seq)
+            {
+                tx.touch(*tenant, *id, *seq);
+            }
         }
     }
 

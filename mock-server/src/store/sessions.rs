@@ -47,7 +47,9 @@ impl Store {
             "{:05}",
             u64::from_str_radix(&session[..8], 16).unwrap_or(0) % 100_000
         );
-        let expires_at = now + self.session_expiry();
+        let expires_at = now
+            .checked_add_signed(self.session_expiry())
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
         tx.apply(
             tenant,
             Op::Session(

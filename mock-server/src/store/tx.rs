@@ -20,6 +20,8 @@ pub struct Mark {
     rows: usize,
     events: usize,
     afters: usize,
+    cleared: usize,
+    clock: Option<std::time::Duration>,
 }
 
 /// Something to do in memory once the transaction is persisted (in the order registered).
@@ -35,6 +37,11 @@ pub struct Tx<'s> {
     /// Links whose rows are to be written, with their keys, in the order they changed (few
     /// per operation).
     dirty: Vec<(TenantId, Uuid, u64)>,
+    /// Tenants reset by this transaction: nothing of theirs planned from memory outside the
+    /// store (webhook deliveries) may be written after the reset's delete.
+    cleared: Vec<TenantId>,
+    /// The clock offset this transaction moves the clock to, once committed.
+    clock: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for Tx<'_> {
@@ -56,7 +63,24 @@ impl<'s> Tx<'s> {
             events: Vec::new(),
             afters: Vec::new(),
             dirty: Vec::new(),
+            cleared: Vec::new(),
+            clock: None,
         }
+    }
+
+    /// Whether this transaction resets `tenant`.
+    pub fn was_reset(&self, tenant: TenantId) -> bool {
+        self.cleared.contains(&tenant)
+    }
+
+    /// The clock offset as this transaction leaves it (`None`: unchanged so far).
+    pub fn planned_clock(&self) -> Option<std::time::Duration> {
+        self.clock
+    }
+
+    /// Moves the clock offset this transaction commits to.
+    pub fn plan_clock(&mut self, offset: std::time::Duration) {
+        self.clock = Some(offset);
     }
 
     pub fn store(&self) -> &'s Store {
@@ -86,6 +110,9 @@ impl<'s> Tx<'s> {
             self.flush_rows();
             self.rows
                 .push(Write::DeleteTenant(self.store.name(tenant).to_owned()));
+        }
+        if matches!(op, Op::Clear) {
+            self.cleared.push(tenant);
         }
         let inverse = self.state(tenant).apply(op);
         if durable {
@@ -166,6 +193,8 @@ impl<'s> Tx<'s> {
             rows: self.rows.len(),
             events: self.events.len(),
             afters: self.afters.len(),
+            cleared: self.cleared.len(),
+            clock: self.clock,
         }
     }
 
@@ -180,6 +209,8 @@ impl<'s> Tx<'s> {
         self.rows.truncate(mark.rows);
         self.events.truncate(mark.events);
         self.afters.truncate(mark.afters);
+        self.cleared.truncate(mark.cleared);
+        self.clock = mark.clock;
     }
 
     /// The events recorded since `mark`, taken out of the transaction.
@@ -218,6 +249,8 @@ impl<'s> Tx<'s> {
         self.rows.clear();
         self.events.clear();
         self.dirty.clear();
+        self.cleared.clear();
+        self.clock = None;
     }
 }
 

@@ -40,7 +40,7 @@ impl Journal {
             let Some(url) = config.url.clone() else {
                 delivery.status = DeliveryStatus::Undeliverable;
                 delivery.next_attempt_at = None;
-                rows.extend(self.row(delivery));
+                rows.push((tenant, id.clone()));
                 continue;
             };
             delivery.in_flight = true;
@@ -107,7 +107,7 @@ impl Journal {
         if let Some((at, seq)) = retry_at {
             state.schedule.insert((at, seq, id.to_owned()));
         }
-        let row = state.deliveries.get(id).and_then(|d| self.row(d));
+        let row = state.deliveries.get(id).map(|d| (d.tenant, id.to_owned()));
         drop(state);
         self.persist(row.into_iter().collect());
         if ok {

@@ -21,8 +21,9 @@ use crate::db::{Durable, DurableError, Table, Write};
 use crate::event::Event;
 use crate::tenant::TenantId;
 
-/// Where the journal hands the rows of changes the dispatcher made (fire and forget).
-pub type Sink = Box<dyn Fn(Vec<Write>) + Send + Sync>;
+/// Where the journal hands the ids of deliveries the dispatcher changed (fire and forget):
+/// the writer writes their rows as they are in memory when it gets to them.
+pub type Sink = Box<dyn Fn(Vec<(TenantId, String)>) + Send + Sync>;
 
 #[derive(Debug, Default)]
 pub(super) struct State {
@@ -55,6 +56,9 @@ pub(super) struct Inner {
     pub(super) updated: Notify,
     /// Set under `--data-dir`: where the dispatcher's changes are persisted.
     sink: OnceLock<Sink>,
+    /// Settings changed by a change not yet committed: events planned after it in the same
+    /// transaction are prepared with them.
+    planned: Mutex<HashMap<TenantId, WebhookConfig>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -85,6 +89,7 @@ impl Journal {
                 dispatch: Notify::new(),
                 updated: Notify::new(),
                 sink: OnceLock::new(),
+                planned: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -144,11 +149,24 @@ impl Journal {
         self.inner.sink.get().is_some()
     }
 
-    pub(super) fn persist(&self, rows: Vec<Write>) {
+    pub(super) fn persist(&self, ids: Vec<(TenantId, String)>) {
         if let Some(sink) = self.inner.sink.get()
-            && !rows.is_empty()
+            && !ids.is_empty()
         {
-            sink(rows);
+            sink(ids);
+        }
+    }
+
+    /// The row of delivery `id` as it is in memory now: stored, or deleted when gone (`None`
+    /// in memory).
+    pub fn row_of(&self, tenant: TenantId, id: &str) -> Option<Write> {
+        if !self.durable() {
+            return None;
+        }
+        let state = self.state();
+        match state.deliveries.get(id).filter(|d| d.tenant == tenant) {
+            Some(d) => self.row(d),
+            None => self.delete_row(tenant, id),
         }
     }
 
@@ -233,7 +251,25 @@ impl Journal {
 
     /// Applies a tenant's new configuration (once it is persisted).
     pub fn apply_config(&self, tenant: TenantId, config: WebhookConfig) {
+        self.planned_configs().remove(&tenant);
         self.state().configs.insert(tenant, config);
+    }
+
+    /// Notes a configuration a change is about to commit (see [`Journal::prepare`]).
+    pub fn plan_config(&self, tenant: TenantId, config: WebhookConfig) {
+        self.planned_configs().insert(tenant, config);
+    }
+
+    /// Forgets the planned configurations (their change was rolled back).
+    pub fn discard_plans(&self) {
+        self.planned_configs().clear();
+    }
+
+    fn planned_configs(&self) -> MutexGuard<'_, HashMap<TenantId, WebhookConfig>> {
+        self.inner
+            .planned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The delivery an event becomes: due after the configured delay, or `undeliverable`
@@ -241,7 +277,8 @@ impl Journal {
     pub fn prepare(&self, tenant: TenantId, event: &Event) -> Delivery {
         let now = self.inner.clock.now();
         let webhook_id = Uuid::new_v4().simple().to_string();
-        let has_url = self.config(tenant).url.is_some();
+        let planned = self.planned_configs().get(&tenant).cloned();
+        let has_url = planned.unwrap_or_else(|| self.config(tenant)).url.is_some();
         let delay = chrono::Duration::from_std(self.inner.settings.delay)
             .unwrap_or(chrono::Duration::zero());
         let seq = {
@@ -309,7 +346,7 @@ impl Journal {
     /// Keeps the journal of one tenant within the limit by dropping its oldest finished
     /// deliveries. Pending ones are never dropped: while the oldest is pending, the journal
     /// may exceed the limit until it finishes.
-    pub(super) fn bound(&self, state: &mut State, tenant: TenantId) -> Vec<Write> {
+    pub(super) fn bound(&self, state: &mut State, tenant: TenantId) -> Vec<(TenantId, String)> {
         let mut rows = Vec::new();
         let limit = self.inner.settings.journal_limit.max(1);
         let State {
@@ -329,7 +366,7 @@ impl Journal {
             }
             if let Some(id) = order.pop_front() {
                 deliveries.remove(&id);
-                rows.extend(self.delete_row(tenant, &id));
+                rows.push((tenant, id));
             }
         }
         rows
@@ -372,31 +409,37 @@ impl Journal {
     }
 
     /// A finished delivery as it is once sent again (same `webhook_id`, same payload), now,
-    /// with a fresh round of retries; a pending one as it is. `None`: no such delivery.
-    pub fn plan_redeliver(&self, tenant: TenantId, id: &str) -> Option<Delivery> {
+    /// with a fresh round of retries, and `true`; a pending one as it is, and `false`.
+    /// `None`: no such delivery.
+    pub fn plan_redeliver(&self, tenant: TenantId, id: &str) -> Option<(Delivery, bool)> {
         let now = self.inner.clock.now();
         let state = self.state();
         let delivery = state.deliveries.get(id).filter(|d| d.tenant == tenant)?;
         if !delivery.status.is_final() {
-            return Some(delivery.clone());
+            return Some((delivery.clone(), false));
         }
-        Some(Delivery {
+        let again = Delivery {
             status: DeliveryStatus::Pending,
             round: 0,
             next_attempt_at: Some(now),
             ..delivery.clone()
-        })
+        };
+        Some((again, true))
     }
 
-    /// Applies planned new states of existing deliveries (once they are persisted). One that
-    /// was reset meanwhile stays gone; one a sender holds keeps its attempt.
-    pub fn apply_updates(&self, updates: Vec<Delivery>) {
+    /// Applies planned new states of existing deliveries (once they are persisted), each
+    /// only while `still` holds for the delivery as it is now (the dispatcher may have sent
+    /// it meanwhile). One that was reset meanwhile stays gone; one a sender holds keeps its
+    /// attempt. Those left as they are have their rows written again, from memory.
+    pub fn apply_updates(&self, updates: Vec<Delivery>, still: fn(&Delivery) -> bool) {
         let mut state = self.state();
+        let mut rewrite = Vec::new();
         for update in updates {
             let Some(current) = state.deliveries.get(&update.webhook_id) else {
                 continue;
             };
-            if current.in_flight {
+            if current.in_flight || !still(current) {
+                rewrite.push((current.tenant, current.webhook_id.clone()));
                 continue;
             }
             let old = (
@@ -404,6 +447,8 @@ impl Journal {
                 current.seq,
                 current.webhook_id.clone(),
             );
+            // Attempts recorded since the plan are kept.
+            let attempts = current.attempts.clone();
             state.schedule.remove(&old);
             if update.status == DeliveryStatus::Pending
                 && let Some(due) = update.next_attempt_at
@@ -412,15 +457,12 @@ impl Journal {
                     .schedule
                     .insert((due, update.seq, update.webhook_id.clone()));
             }
-            let id = update.webhook_id.clone();
-            let attempts = state
+            state
                 .deliveries
-                .get(&id)
-                .map(|d| d.attempts.clone())
-                .unwrap_or_default();
-            // Attempts recorded since the plan are kept.
-            state.deliveries.insert(id, Delivery { attempts, ..update });
+                .insert(update.webhook_id.clone(), Delivery { attempts, ..update });
         }
+        drop(state);
+        self.persist(rewrite);
     }
 
     /// Forgets one tenant's deliveries and configuration (once the reset is persisted).

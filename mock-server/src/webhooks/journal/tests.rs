@@ -28,8 +28,8 @@ fn emit(j: &Journal, t: TenantId, e: Event) -> String {
 
 /// Redelivers at once.
 fn redeliver(j: &Journal, t: TenantId, id: &str) -> Option<Delivery> {
-    let d = j.plan_redeliver(t, id)?;
-    j.apply_updates(vec![d.clone()]);
+    let (d, _) = j.plan_redeliver(t, id)?;
+    j.apply_updates(vec![d.clone()], |current| current.status.is_final());
     Some(d)
 }
 
