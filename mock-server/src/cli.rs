@@ -97,20 +97,21 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_MFA", default_value = "always", value_parser = ["always", "never"])]
     pub mfa: String,
 
-    /// Seconds an MFA session stays usable (the 428's `expiry`).
-    #[arg(long, env = "BELVO_MOCK_SESSION_EXPIRY", default_value_t = 120)]
+    /// Seconds an MFA session stays usable (the 428's `expiry`), 1 to 31,536,000 (a year).
+    #[arg(long, env = "BELVO_MOCK_SESSION_EXPIRY", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub session_expiry: u64,
 
     /// Seed of the deterministic data generator.
     #[arg(long, env = "BELVO_MOCK_SEED", default_value_t = 1)]
     pub seed: u64,
 
-    /// Base of absolute URLs in `next`/`previous` (default: http://<Host header>).
-    #[arg(long, env = "BELVO_MOCK_PUBLIC_URL")]
+    /// Base of absolute URLs in `next`/`previous`, an http(s) URL (default: http://<Host header>).
+    #[arg(long, env = "BELVO_MOCK_PUBLIC_URL", value_parser = http_url)]
     pub public_url: Option<String>,
 
-    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
-    #[arg(long, env = "BELVO_MOCK_LOG_LEVEL", default_value = "info")]
+    /// Log filter: off, error, warn, info, debug or trace, or directives such as
+    /// `info,belvo_mock::webhooks=debug`.
+    #[arg(long, env = "BELVO_MOCK_LOG_LEVEL", default_value = "info", value_parser = log_filter)]
     pub log_level: String,
 
     /// Months of salary history per employment.
@@ -121,28 +122,29 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_FIXTURES")]
     pub fixtures: Option<PathBuf>,
 
-    /// Where webhooks are POSTed (every key pair, until changed with PUT /_mock/webhook).
-    #[arg(long, env = "BELVO_MOCK_WEBHOOK_URL")]
+    /// Where webhooks are POSTed, an http(s) URL (every key pair, until changed with PUT
+    /// /_mock/webhook; empty: none).
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_URL", value_parser = webhook_url)]
     pub webhook_url: Option<String>,
 
     /// Authorization header for webhooks: `Bearer <token>`, `Basic <base64>`, or a bare token (sent as Bearer).
-    #[arg(long, env = "BELVO_MOCK_WEBHOOK_AUTHORIZATION", hide_env_values = true)]
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_AUTHORIZATION", hide_env_values = true, value_parser = header_value)]
     pub webhook_authorization: Option<String>,
 
     /// Seconds between an event and its webhook's first attempt (virtual time; 0 allowed).
     #[arg(long, env = "BELVO_MOCK_WEBHOOK_DELAY", default_value_t = 2.0, value_parser = seconds)]
     pub webhook_delay: f64,
 
-    /// Retries after a failed first attempt.
-    #[arg(long, env = "BELVO_MOCK_WEBHOOK_RETRIES", default_value_t = 5)]
+    /// Retries after a failed first attempt, 0 to 20.
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_RETRIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub webhook_retries: u32,
 
-    /// Seconds before the first retry; each next retry waits twice as long.
-    #[arg(long, env = "BELVO_MOCK_WEBHOOK_BACKOFF", default_value_t = 3.0, value_parser = seconds)]
+    /// Seconds before the first retry, 0 to 3,600; each next retry waits twice as long.
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_BACKOFF", default_value_t = 3.0, value_parser = backoff)]
     pub webhook_backoff: f64,
 
-    /// Seconds a receiver has to answer 2xx.
-    #[arg(long, env = "BELVO_MOCK_WEBHOOK_TIMEOUT", default_value_t = 5.0, value_parser = seconds)]
+    /// Seconds a receiver has to answer 2xx (more than 0).
+    #[arg(long, env = "BELVO_MOCK_WEBHOOK_TIMEOUT", default_value_t = 5.0, value_parser = positive_seconds)]
     pub webhook_timeout: f64,
 
     /// Webhook requests in flight at once.
@@ -166,16 +168,94 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: Option<u16>,
 
-    /// Seconds a connection has to send a request's headers (idle connections are closed).
-    #[arg(long, env = "BELVO_MOCK_HEADER_READ_TIMEOUT", default_value_t = 10.0, value_parser = seconds)]
+    /// Seconds a connection has to send a request's headers (more than 0; idle connections are
+    /// closed).
+    #[arg(long, env = "BELVO_MOCK_HEADER_READ_TIMEOUT", default_value_t = 10.0, value_parser = positive_seconds)]
     pub header_read_timeout: f64,
 }
 
-/// A non-negative number of seconds.
+/// A number of seconds from 0 to 1,000,000,000.
 fn seconds(raw: &str) -> Result<f64, String> {
     match raw.trim().parse::<f64>() {
         Ok(s) if s.is_finite() && (0.0..=1e9).contains(&s) => Ok(s),
-        _ => Err(format!("expected a number of seconds >= 0, got {raw:?}")),
+        _ => Err(format!(
+            "expected a number of seconds from 0 to 1000000000, got {raw:?}"
+        )),
+    }
+}
+
+/// A number of seconds above 0 (a timeout of 0 would refuse everything).
+fn positive_seconds(raw: &str) -> Result<f64, String> {
+    match seconds(raw) {
+        Ok(s) if s > 0.0 => Ok(s),
+        _ => Err(format!(
+            "expected a number of seconds above 0 and up to 1000000000, got {raw:?}"
+        )),
+    }
+}
+
+/// The first retry's wait: 0 to 3,600 s (doubled per retry, twenty retries stay within a
+/// century of virtual time).
+fn backoff(raw: &str) -> Result<f64, String> {
+    match seconds(raw) {
+        Ok(s) if s <= 3600.0 => Ok(s),
+        _ => Err(format!(
+            "expected a number of seconds from 0 to 3600, got {raw:?}"
+        )),
+    }
+}
+
+/// An http(s) URL with a host.
+fn http_url(raw: &str) -> Result<String, String> {
+    if crate::config::is_http_url(raw.trim()) {
+        Ok(raw.trim().to_owned())
+    } else {
+        Err(format!(
+            "expected an http:// or https:// URL with a host, got {raw:?}"
+        ))
+    }
+}
+
+/// The webhook URL: an http(s) URL, or empty for none.
+fn webhook_url(raw: &str) -> Result<String, String> {
+    if raw.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        http_url(raw)
+    }
+}
+
+/// A value that can be sent as an HTTP header.
+fn header_value(raw: &str) -> Result<String, String> {
+    if crate::config::is_header_value(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err("expected a header value without control characters (CR, LF, NUL, …)".to_owned())
+    }
+}
+
+/// The log levels a filter may name.
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// A log filter: comma-separated directives, each a level or `target=level` (a typo such as
+/// `warning` would otherwise be taken for a target and silence every log).
+fn log_filter(raw: &str) -> Result<String, String> {
+    let valid = !raw.trim().is_empty()
+        && raw.split(',').all(|directive| {
+            let level = directive.rsplit('=').next().unwrap_or_default().trim();
+            let target_ok = match directive.split_once('=') {
+                Some((target, _)) => !target.trim().is_empty(),
+                None => true,
+            };
+            target_ok && LOG_LEVELS.contains(&level.to_ascii_lowercase().as_str())
+        });
+    if valid {
+        Ok(raw.trim().to_owned())
+    } else {
+        Err(format!(
+            "expected one of {} or directives like `info,belvo_mock::webhooks=debug`, got {raw:?}",
+            LOG_LEVELS.join(", ")
+        ))
     }
 }
 
@@ -249,6 +329,53 @@ mod tests {
         assert!(Cli::try_parse_from(["mock-server", "--salary-months", "0"]).is_err());
         assert!(Cli::try_parse_from(["mock-server", "--webhook-delay", "-1"]).is_err());
         assert!(Cli::try_parse_from(["mock-server", "--webhook-concurrency", "0"]).is_err());
+    }
+
+    /// Flags outside their documented range, URLs that are not http(s), header values with
+    /// control characters and log-level typos stop start-up (exit 2) with the range named.
+    #[test]
+    fn out_of_range_flags_bad_urls_and_log_typos_are_refused_naming_what_is_valid() {
+        let refused = |args: &[&str]| {
+            let mut all = vec!["mock-server"];
+            all.extend_from_slice(args);
+            match Cli::try_parse_from(all) {
+                Ok(_) => panic!("{args:?} was accepted"),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert!(refused(&["--session-expiry", "18446744073709551615"]).contains("1..=31536000"));
+        assert!(refused(&["--session-expiry", "0"]).contains("1..=31536000"));
+        assert!(
+            refused(&["--log-level", "warning"]).contains("off, error, warn, info, debug, trace")
+        );
+        assert!(refused(&["--log-level", "=debug"]).contains("directives"));
+        for url in ["ftp://x", "notaurl", "http://"] {
+            assert!(
+                refused(&["--webhook-url", url]).contains("http:// or https://"),
+                "{url}"
+            );
+        }
+        assert!(refused(&["--public-url", "nonsense"]).contains("http:// or https://"));
+        assert!(refused(&["--webhook-timeout", "0"]).contains("above 0"));
+        assert!(refused(&["--header-read-timeout", "0"]).contains("above 0"));
+        assert!(refused(&["--webhook-backoff", "7200"]).contains("0 to 3600"));
+        assert!(refused(&["--webhook-retries", "21"]).contains("0..=20"));
+        assert!(
+            refused(&["--webhook-authorization", "Bearer a\r\nX-Evil: 1"])
+                .contains("control characters")
+        );
+        // What stays accepted.
+        for ok in [
+            vec!["--log-level", "WARN"],
+            vec!["--log-level", "info,belvo_mock::webhooks=debug"],
+            vec!["--webhook-url", ""],
+            vec!["--webhook-url", "https://hooks.example/x"],
+            vec!["--public-url", "http://127.0.0.1:8000"],
+        ] {
+            let mut all = vec!["mock-server"];
+            all.extend(ok.iter().copied());
+            assert!(Cli::try_parse_from(all).is_ok(), "{ok:?}");
+        }
     }
 
     #[test]

@@ -197,3 +197,25 @@ impl Default for WebhookSettings {
         }
     }
 }
+
+/// Why a URL or header value is refused: the same words for the flag, the control plane and
+/// the dashboard.
+pub const INVALID_URL: &str = "Enter a valid URL.";
+/// The message for an Authorization that is not a valid HTTP header value.
+pub const INVALID_HEADER: &str = "Enter a value without control characters (CR, LF, NUL, …).";
+
+/// Whether `url` is an absolute `http` or `https` URL with a host: the webhook URL and the
+/// public URL accept nothing else.
+pub fn is_http_url(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .is_ok_and(|parsed| matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some())
+}
+
+/// Whether `value` can be sent as an HTTP header value (RFC 9110: visible characters, spaces
+/// and tabs; no CR, LF, NUL or other control characters). A webhook Authorization that is
+/// not would make every attempt fail.
+pub fn is_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
+}

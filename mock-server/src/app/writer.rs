@@ -138,6 +138,11 @@ fn run(store: &Store, journal: &Journal, db: &Durable, receiver: &mpsc::Receiver
         let stop = group.iter().any(|m| matches!(m, Msg::Stop));
         commit_group(store, journal, Some(db), group);
         if stop {
+            // What the last group's own `after`s queued (the journal limit's deletions).
+            let rest: Vec<Msg> = receiver.try_iter().collect();
+            if !rest.is_empty() {
+                commit_group(store, journal, Some(db), rest);
+            }
             break;
         }
     }

@@ -359,17 +359,20 @@ pub async fn save_settings(
         .map(str::trim)
         .filter(|u| !u.is_empty())
         .map(str::to_owned);
-    if let Some(u) = &url {
-        let ok = reqwest::Url::parse(u)
-            .is_ok_and(|p| matches!(p.scheme(), "http" | "https") && p.host().is_some());
-        if !ok {
-            return Err(Error::field("url", "invalid", "Enter a valid URL.").into());
-        }
+    if let Some(u) = &url
+        && !crate::config::is_http_url(u)
+    {
+        return Err(Error::field("url", "invalid", crate::config::INVALID_URL).into());
     }
     let authorization = params
         .get("authorization")
         .filter(|a| !a.trim().is_empty())
         .map(str::to_owned);
+    if let Some(a) = &authorization
+        && !crate::config::is_header_value(a)
+    {
+        return Err(Error::field("authorization", "invalid", crate::config::INVALID_HEADER).into());
+    }
     state
         .app
         .set_webhook(tenant, WebhookConfig { url, authorization })

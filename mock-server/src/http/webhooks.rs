@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::AppState;
 use super::context::{JsonObject, PathId, Query, Tenant};
 use super::error::ApiError;
+use crate::config;
 use crate::store::Error;
 use crate::store::fields::{Fields, Text};
 use crate::webhooks::{DeliveryStatus, WebhookConfig};
@@ -44,13 +45,15 @@ pub async fn set_config(
             ..nullable
         },
     );
-    if let Some(u) = &url {
-        let ok = reqwest::Url::parse(u).is_ok_and(|parsed| {
-            matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some()
-        });
-        if !ok {
-            fields.add("url", "invalid", "Enter a valid URL.");
-        }
+    if let Some(u) = &url
+        && !config::is_http_url(u)
+    {
+        fields.add("url", "invalid", config::INVALID_URL);
+    }
+    if let Some(a) = &authorization
+        && !config::is_header_value(a)
+    {
+        fields.add("authorization", "invalid", config::INVALID_HEADER);
     }
     fields.finish()?;
     let mut config = state.app.journal.config(tenant);

@@ -87,6 +87,36 @@ async fn a_bad_clock_body_is_a_field_error() {
         );
 }
 
+/// An Authorization holding CR, LF or NUL is refused when it is set (every attempt would fail
+/// later), with the field named, and the settings stay as they were.
+#[tokio::test]
+async fn a_webhook_authorization_with_control_characters_is_refused_at_put_time() {
+    let api = Api::start().await;
+    let before = api.get("/_mock/webhook").await.body.clone();
+    for bad in ["Bearer a\r\nX-Evil: 1", "tok\u{0}en", "line\nbreak"] {
+        api.put(
+            "/_mock/webhook",
+            json!({"url": "http://127.0.0.1:9/hooks", "authorization": bad}),
+        )
+        .await
+        .expect_errors(
+            400,
+            &[(
+                "invalid",
+                "Enter a value without control characters (CR, LF, NUL, …).",
+                Some("authorization"),
+            )],
+        );
+    }
+    assert_eq!(api.get("/_mock/webhook").await.body, before);
+    api.put(
+        "/_mock/webhook",
+        json!({"url": "http://127.0.0.1:9/hooks", "authorization": "Bearer\ttok"}),
+    )
+    .await
+    .expect(200, "mock_webhook_config.json");
+}
+
 /// An advance that would carry timestamps past the year 9999 is refused with the field named
 /// (it used to overflow and panic every thread), and the clock stays where it was.
 #[tokio::test]
