@@ -36,6 +36,8 @@ pub enum ApiError {
     UriTooLong,
     /// The request headers add up to more than [`HEADERS_LIMIT`].
     HeadersTooLarge,
+    /// A write to the control plane from a page of another origin (a browser's `Origin`).
+    CrossSite,
 }
 
 impl From<Error> for ApiError {
@@ -60,6 +62,7 @@ impl ApiError {
             Self::PayloadTooLarge => 413,
             Self::UriTooLong => 414,
             Self::HeadersTooLarge => 431,
+            Self::CrossSite => 403,
             Self::UnsupportedMediaType(_) => 415,
             Self::Parse(_) | Self::NotAnObject(_) | Self::BadBody => 400,
         };
@@ -130,6 +133,10 @@ impl ApiError {
             Self::UriTooLong => vec![element(
                 "uri_too_long",
                 &format!("The request URI exceeds the limit of {URI_LIMIT} bytes."),
+            )],
+            Self::CrossSite => vec![element(
+                "forbidden",
+                "Requests to the control plane from another origin are refused.",
             )],
             Self::HeadersTooLarge => vec![element(
                 "headers_too_large",

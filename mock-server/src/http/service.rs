@@ -104,11 +104,20 @@ impl Arrival {
     fn finish(self, state: &AppState, response: Response<Body>) -> Response<ApiBody> {
         let mut response = render(response, self.id.0);
         let status = response.status().as_u16();
-        // Browsers ask for the keys only when challenged: the dashboard's pages are.
-        if status == 401 && self.uri.path().starts_with("/_mock/ui") {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"belvo-mock\", charset=\"UTF-8\""),
+        if self.uri.path().starts_with("/_mock/ui") {
+            // Browsers ask for the keys only when challenged: the dashboard's pages are.
+            if status == 401 {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"belvo-mock\", charset=\"UTF-8\""),
+                );
+            }
+            // The dashboard is never framed, runs no script and posts only to itself.
+            let headers = response.headers_mut();
+            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(DASHBOARD_CSP),
             );
         }
         self.log(state, status);
@@ -145,6 +154,42 @@ impl Arrival {
     }
 }
 
+/// The dashboard's Content-Security-Policy: its own inline styles and forms, nothing else.
+const DASHBOARD_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A write to `/_mock/` sent by a browser from a page of another origin: a page a user
+/// happens to visit must not reset the sandbox or move its clock with the user's cached keys.
+/// Clients that send no `Origin` (SDKs, curl, tests) and the dashboard's own forms pass (its
+/// origin is the request's host, or `--public-url` behind a proxy).
+fn cross_site(request: &Request<Incoming>, public_url: Option<&str>) -> Option<ApiError> {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) || !request.uri().path().starts_with("/_mock/")
+    {
+        return None;
+    }
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)?
+        .to_str()
+        .unwrap_or("null");
+    if public_url.is_some_and(|public| public.trim_end_matches('/').eq_ignore_ascii_case(origin)) {
+        return None;
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+        .unwrap_or("");
+    (origin_host.is_empty() || !origin_host.eq_ignore_ascii_case(host))
+        .then_some(ApiError::CrossSite)
+}
+
 /// The limit a request breaks before anything reads it, if any.
 fn oversized(request: &Request<Incoming>) -> Option<ApiError> {
     let uri_bytes = request
@@ -169,7 +214,8 @@ impl Service<Request<Incoming>> for Api {
 
     fn call(&self, mut request: Request<Incoming>) -> ApiFuture {
         let arrival = Arrival::new(&self.state, &request);
-        if let Some(error) = oversized(&request) {
+        let public_url = self.state.public_url.as_deref();
+        if let Some(error) = oversized(&request).or_else(|| cross_site(&request, public_url)) {
             let response = arrival.finish(&self.state, error.into_response());
             return ApiFuture::Answered(ready(Ok(response)));
         }

@@ -1,5 +1,6 @@
 //! The control plane (`/_mock/`) and the in-process handle.
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::support::Api;
@@ -85,6 +86,73 @@ async fn a_bad_clock_body_is_a_field_error() {
             400,
             &[("invalid", "A valid number is required.", Some("seconds"))],
         );
+}
+
+/// A page of another origin cannot drive the control plane with a browser's cached keys (a
+/// `text/plain` form post needs no preflight); the same request without `Origin`, or from the
+/// fake's own origin, goes through. Dashboard pages are never framed.
+#[tokio::test]
+async fn control_plane_writes_from_another_origin_are_refused() {
+    let api = Api::start().await;
+    api.valid_link().await;
+    let own = api.server.uri();
+    for (method, path) in [
+        (Method::POST, "/_mock/reset"),
+        (Method::POST, "/_mock/webhooks/flush"),
+        (Method::POST, "/_mock/clock/advance"),
+        (Method::PUT, "/_mock/webhook"),
+    ] {
+        for origin in ["http://evil.example", "null"] {
+            let refused = api
+                .raw(
+                    method.clone(),
+                    path,
+                    &[("Origin", origin), ("Content-Type", "text/plain")],
+                    b"{\"seconds\": 60}".to_vec(),
+                )
+                .await;
+            refused.expect_errors(
+                403,
+                &[(
+                    "forbidden",
+                    "Requests to the control plane from another origin are refused.",
+                    None,
+                )],
+            );
+        }
+    }
+    assert_eq!(
+        api.get("/api/links/").await.body["count"],
+        1,
+        "nothing was reset"
+    );
+    let same = api
+        .raw(
+            Method::POST,
+            "/_mock/webhooks/flush",
+            &[("Origin", own.as_str())],
+            Vec::new(),
+        )
+        .await;
+    same.expect(200, "mock_flush.json");
+    let (id, password) = api.server.secret_keys();
+    let page = reqwest::Client::new()
+        .get(api.url("/_mock/ui/"))
+        .basic_auth(id, Some(password))
+        .send()
+        .await
+        .expect("the dashboard answers");
+    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(
+        page.headers().get("x-frame-options").map(|v| v.as_bytes()),
+        Some(&b"DENY"[..])
+    );
+    let csp = page
+        .headers()
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
 }
 
 /// An Authorization holding CR, LF or NUL is refused when it is set (every attempt would fail
