@@ -107,6 +107,41 @@ async fn all_pages(r: &mut Runner, name: &str, first: &str, schema: &str) -> Opt
     }
 }
 
+/// A fake's webhook settings as the run found them, before it points them at its receiver
+/// (`None`: the run changes nothing there).
+pub async fn save_webhook(r: &mut Runner, ctx: &Context) -> Option<Value> {
+    if !ctx.fake || ctx.receiver_url.is_none() {
+        return None;
+    }
+    r.call(
+        "remember the fake's webhook settings",
+        Method::GET,
+        "/_mock/webhook",
+        None,
+        &[(200, "mock_webhook_config.json")],
+    )
+    .await
+    .map(|answer| answer.body)
+}
+
+/// Puts back the settings [`save_webhook`] found, whatever happened in between: a fake shared
+/// with an app keeps delivering that app's webhooks.
+pub async fn restore_webhook(r: &mut Runner, saved: &Value) {
+    let restored = r
+        .call(
+            "restore the fake's webhook settings",
+            Method::PUT,
+            "/_mock/webhook",
+            Some(saved),
+            &[(200, "mock_webhook_config.json")],
+        )
+        .await;
+    if restored.is_some() {
+        let url = saved["url"].as_str().unwrap_or("none");
+        r.note(format!("webhook URL set back to {url}"));
+    }
+}
+
 /// Runs the flow; returns the link id when one was created (for [`cleanup`]).
 pub async fn run(r: &mut Runner, ctx: &Context) -> Option<String> {
     r.call(

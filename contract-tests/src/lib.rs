@@ -229,9 +229,13 @@ pub async fn run(options: Options) -> Report {
         options.tamper.clone(),
         options.request_timeout,
     );
+    let saved = flow::save_webhook(&mut runner, &context).await;
     let link = flow::run(&mut runner, &context).await;
     if let Some(link) = link {
         flow::cleanup(&mut runner, &link).await;
+    }
+    if let Some(saved) = saved {
+        flow::restore_webhook(&mut runner, &saved).await;
     }
     Report {
         target: label,

@@ -58,6 +58,57 @@ async fn the_flow_passes_against_a_fake_reached_over_http_and_writes_junit() {
     assert!(junit.contains("failures=\"0\""));
 }
 
+/// A fake shared with an app keeps the app's webhook settings: the suite points them at its
+/// own receiver for the run and puts them back after, even when a step failed.
+#[tokio::test]
+async fn the_suite_restores_a_shared_fakes_webhook_settings_even_when_a_step_fails() {
+    let mut config = mock_server::Config::default();
+    config.webhooks.delay = std::time::Duration::ZERO;
+    config.webhook_url = Some("http://127.0.0.1:9/app-hooks".to_owned());
+    config.webhook_authorization = Some("app-token".to_owned());
+    let server = mock_server::MockServer::start_with(config)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let options = Options {
+        target: Target::Remote(server.uri()),
+        tamper: Some(Arc::new(|step: &str, body: &mut Value| {
+            if step == "owner detail" {
+                body["email"] = json!(42);
+            }
+        })),
+        ..Options::default()
+    };
+    let report = contract_tests::run(options).await;
+    assert!(!report.passed(), "the tampered step fails");
+    let restored = report
+        .steps
+        .iter()
+        .find(|s| s.name == "restore the fake's webhook settings")
+        .unwrap_or_else(|| panic!("{}", report.text(true)));
+    assert!(restored.passed());
+    assert!(
+        report
+            .text(true)
+            .contains("webhook URL set back to http://127.0.0.1:9/app-hooks"),
+        "{}",
+        report.text(true)
+    );
+    let (id, password) = server.secret_keys();
+    let settings: Value = reqwest::Client::new()
+        .get(format!("{}/_mock/webhook", server.uri()))
+        .basic_auth(id, Some(password))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .json()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        settings,
+        json!({"url": "http://127.0.0.1:9/app-hooks", "authorization": "app-token"})
+    );
+}
+
 #[tokio::test]
 async fn a_schema_violating_field_fails_the_suite_naming_its_json_path() {
     let options = Options {
