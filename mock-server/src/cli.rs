@@ -101,6 +101,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_SESSION_EXPIRY", default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub session_expiry: u64,
 
+    /// Unconfirmed links (MFA never completed) kept per key pair, 1 to 10,000,000; past it the
+    /// oldest is forgotten with its session.
+    #[arg(long, env = "BELVO_MOCK_MAX_UNCONFIRMED", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub max_unconfirmed: u32,
+
     /// Seed of the deterministic data generator.
     #[arg(long, env = "BELVO_MOCK_SEED", default_value_t = 1)]
     pub seed: u64,
@@ -268,6 +273,7 @@ impl ServeArgs {
             keys,
             mfa: self.mfa.parse().unwrap_or(MfaMode::Always),
             session_expiry: Duration::from_secs(self.session_expiry),
+            max_unconfirmed: self.max_unconfirmed as usize,
             seed: self.seed,
             public_url: self.public_url.clone(),
             salary_months: self.salary_months,

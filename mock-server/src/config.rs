@@ -82,6 +82,10 @@ pub struct Config {
     pub mfa: MfaMode,
     /// How long an MFA session stays usable (the 428's `expiry`).
     pub session_expiry: Duration,
+    /// Unconfirmed links (registered, MFA never completed) kept per key pair; past it the
+    /// oldest is forgotten with its sessions, so a flood of 428s cannot grow memory without
+    /// bound.
+    pub max_unconfirmed: usize,
     /// Seed of the deterministic data generator.
     pub seed: u64,
     /// Base for absolute URLs (`next`/`previous`); `None` means the request's Host header.
@@ -110,6 +114,7 @@ impl Default for Config {
             keys: vec![SecretKey::new(DEFAULT_SECRET_ID, DEFAULT_SECRET_PASSWORD)],
             mfa: MfaMode::Always,
             session_expiry: Duration::from_secs(120),
+            max_unconfirmed: 100_000,
             seed: 1,
             public_url: None,
             salary_months: 60,

@@ -46,6 +46,9 @@ impl Store {
             LinkStatus::Valid
         };
         let now = self.clock().now();
+        if needs_token {
+            self.make_room_for_unconfirmed(tx, tenant);
+        }
         let user = self.inner.tenants[tenant.index()].user;
         let seq = tx.state(tenant).next_seq;
         tx.apply(tenant, Op::NextSeq(seq + 1));
@@ -58,6 +61,31 @@ impl Store {
         self.fetch(tx, tenant, &link, &resources, now);
         self.announce_update(tx, tenant, &link, &resources, request_id);
         Ok(Login::Done(link))
+    }
+
+    /// Forgets the oldest unconfirmed links (with their sessions) while the tenant holds as
+    /// many as it may keep: the newest registration always gets its 428.
+    fn make_room_for_unconfirmed(&self, tx: &mut Tx<'_>, tenant: TenantId) {
+        let state = tx.state(tenant);
+        let excess = (state.unconfirmed.len() + 1).saturating_sub(self.inner.max_unconfirmed);
+        let oldest: Vec<Uuid> = state
+            .unconfirmed
+            .iter()
+            .take(excess)
+            .map(|(_, id)| *id)
+            .collect();
+        for id in oldest {
+            let sessions: Vec<String> = tx
+                .state(tenant)
+                .sessions_of(id)
+                .map(|(sid, _)| sid.clone())
+                .collect();
+            for session in sessions {
+                tx.apply(tenant, Op::Session(session, None));
+            }
+            tx.apply(tenant, Op::Link(id, None));
+            tx.apply(tenant, Op::Data(id, None));
+        }
     }
 
     /// `PATCH /api/links/`: completes a login paused by a 428.

@@ -76,6 +76,8 @@ struct Inner {
     clock: Clock,
     mfa: MfaMode,
     session_expiry: chrono::Duration,
+    /// Unconfirmed links kept per tenant (the oldest goes first).
+    max_unconfirmed: usize,
     generator: Generator,
     /// People generated lately, by (CPF, day, no-data): rendering a link's records again
     /// does not regenerate them.
@@ -116,6 +118,7 @@ impl Store {
                 mfa: config.mfa,
                 session_expiry: chrono::Duration::from_std(config.session_expiry)
                     .unwrap_or(chrono::Duration::MAX),
+                max_unconfirmed: config.max_unconfirmed.max(1),
                 generator,
                 people: Mutex::new(HashMap::new()),
                 durable,

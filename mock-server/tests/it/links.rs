@@ -405,3 +405,37 @@ async fn the_same_cpf_always_has_the_same_institution_user_id() {
     assert_ne!(a["id"], b["id"]);
     assert_eq!(a["created_by"], b["created_by"]);
 }
+
+/// Past the per-key-pair cap on unconfirmed links the oldest is forgotten with its session, so
+/// a flood of abandoned registrations cannot grow memory without bound; the newest always
+/// gets its 428, and links already confirmed are never touched.
+#[tokio::test]
+async fn past_the_unconfirmed_cap_the_oldest_registration_is_forgotten() {
+    let api = Api::start_with(Config {
+        max_unconfirmed: 2,
+        ..Config::default()
+    })
+    .await;
+    let valid = id_of(&api.valid_link().await);
+    let first = api.register("a-good-password").await.body[0].clone();
+    let second = api.register("a-good-password").await.body[0].clone();
+    let third = api.register("a-good-password").await;
+    third.expect(428, "token_required.json");
+    let link = |c: &Value| c["link"].as_str().unwrap_or_default().to_owned();
+    api.get(&format!("/api/links/{}/", link(&first)))
+        .await
+        .expect_error(404, "not_found", "Not found");
+    api.patch(
+        "/api/links/",
+        json!({"link": first["link"], "session": first["session"], "token": "123456"}),
+    )
+    .await
+    .expect_error(404, "not_found", "Not found");
+    api.get(&format!("/api/links/{}/", link(&second)))
+        .await
+        .expect(200, "link.json");
+    api.get(&format!("/api/links/{valid}/"))
+        .await
+        .expect(200, "link.json");
+    assert_eq!(api.get("/api/links/").await.body["count"], 3);
+}
