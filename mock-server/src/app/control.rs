@@ -12,6 +12,10 @@ use crate::store::{Error, Link};
 use crate::tenant::TenantId;
 use crate::webhooks::{Delivery, WebhookConfig};
 
+/// Sessions and links a housekeeping step removes at most: one step holds the tenant locks
+/// (and, in memory, the main thread) for about a millisecond.
+const SWEEP_STEP: usize = 1_000;
+
 /// The meta row of the clock's offset.
 const CLOCK_OFFSET: &str = "clock_offset_micros";
 
@@ -182,7 +186,18 @@ impl App {
     /// Housekeeping on the virtual clock (expired sessions, abandoned unconfirmed links).
     /// Returns how many links were forgotten.
     pub async fn sweep(&self) -> Result<usize, Error> {
-        self.change(|tx| Ok(tx.store().sweep(tx))).await
+        let mut forgotten = 0;
+        loop {
+            let (gone, more) = self
+                .change(|tx| Ok(tx.store().sweep(tx, SWEEP_STEP)))
+                .await?;
+            forgotten += gone;
+            if !more {
+                return Ok(forgotten);
+            }
+            // Let the connections this thread serves in between (the accept loop, in memory).
+            tokio::task::yield_now().await;
+        }
     }
 }
 

@@ -196,35 +196,51 @@ impl Store {
     /// Housekeeping on the virtual clock: expired sessions and links still unconfirmed a day
     /// after they were created (their session has expired by then, so nobody can complete
     /// them) go, from memory and database alike. Only the old entries of ordered indexes are
-    /// visited. Returns how many links were forgotten.
-    pub fn sweep(&self, tx: &mut Tx<'_>) -> usize {
+    /// visited, and at most `budget` of them per call, so one call holds the tenant locks
+    /// briefly however much is due. Returns how many links were forgotten and whether more is
+    /// due (call again).
+    pub fn sweep(&self, tx: &mut Tx<'_>, budget: usize) -> (usize, bool) {
         let now = self.clock().now();
         let ttl = chrono::Duration::seconds(UNCONFIRMED_TTL_SECS).max(self.session_expiry());
+        let mut left = budget.max(1);
         let mut forgotten = 0;
+        let mut more = false;
         for tenant in self.tenants() {
             let state = tx.state(tenant);
             let sessions: Vec<String> = state
                 .expiries
                 .iter()
                 .take_while(|(at, _)| *at <= now)
+                .take(left.saturating_add(1))
                 .map(|(_, id)| id.clone())
                 .collect();
+            more |= sessions.len() > left;
+            let sessions = &sessions[..sessions.len().min(left)];
+            left -= sessions.len();
             let links: Vec<Uuid> = state
                 .unconfirmed
                 .iter()
                 .take_while(|(at, _)| *at < now - ttl)
+                .take(left.saturating_add(1))
                 .map(|(_, id)| *id)
                 .collect();
+            more |= links.len() > left;
+            let links = &links[..links.len().min(left)];
+            left -= links.len();
             for id in sessions {
-                tx.apply(tenant, Op::Session(id, None));
+                tx.apply(tenant, Op::Session(id.clone(), None));
             }
-            for id in &links {
+            for id in links {
                 tx.apply(tenant, Op::Link(*id, None));
                 tx.apply(tenant, Op::Data(*id, None));
             }
             forgotten += links.len();
+            if left == 0 {
+                more = true;
+                break;
+            }
         }
-        forgotten
+        (forgotten, more)
     }
 
     /// Forgets every link, session and fetched data of one tenant.
