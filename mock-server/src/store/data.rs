@@ -98,28 +98,24 @@ impl Store {
         })
     }
 
-    /// The rendered owners of one stored link.
-    fn owners_json(&self, state: &TenantState, link: &Link) -> Vec<Value> {
-        state
-            .data
-            .get(&link.id)
-            .and_then(|d| d.owners.as_ref())
-            .into_iter()
-            .flatten()
-            .map(|f| self.owner_record(link, f).to_json())
-            .collect()
+    /// One fetched record of `resource` as Belvo renders it (`None`: the person no longer has
+    /// that employment).
+    fn render(&self, resource: Resource, link: &Link, fetched: &Fetched) -> Option<Value> {
+        match resource {
+            Resource::Owners => Some(self.owner_record(link, fetched).to_json()),
+            Resource::Employments => self.employment_record(link, fetched).map(|r| r.to_json()),
+        }
     }
 
-    /// The rendered employments of one stored link.
-    fn employments_json(&self, state: &TenantState, link: &Link) -> Vec<Value> {
+    /// The rendered records of `resource` of one stored link.
+    fn records_json(&self, state: &TenantState, link: &Link, resource: Resource) -> Vec<Value> {
         state
             .data
             .get(&link.id)
-            .and_then(|d| d.employments.as_ref())
+            .and_then(|d| list_of(d, resource).as_ref())
             .into_iter()
             .flatten()
-            .filter_map(|f| self.employment_record(link, f))
-            .map(|r| r.to_json())
+            .filter_map(|f| self.render(resource, link, f))
             .collect()
     }
 
@@ -211,17 +207,9 @@ impl Store {
         }
     }
 
-    /// One record of `resource` (`GET /api/owners/{id}/`, `GET /api/br/employments/{id}/`).
-    pub fn detail(&self, resource: Resource, tenant: TenantId, id: &str) -> Result<Value, Error> {
-        match resource {
-            Resource::Owners => self.owner(tenant, id),
-            Resource::Employments => self.employment(tenant, id),
-        }
-    }
-
     /// `GET /api/owners/`: stored owners passing the filters (newest link first).
     pub fn list_owners(&self, tenant: TenantId, params: &Params) -> Result<Vec<Value>, Error> {
-        self.list_records(tenant, params, &records::owner_filters(), Self::owners_json)
+        self.list_records(tenant, params, &records::owner_filters(), Resource::Owners)
     }
 
     /// `GET /api/br/employments/`: `link` is required.
@@ -233,17 +221,17 @@ impl Store {
             tenant,
             params,
             &records::employment_filters(),
-            Self::employments_json,
+            Resource::Employments,
         )
     }
 
-    /// The records `render` gives for each listed link, passing the filters.
+    /// The records of `resource` of each listed link, passing the filters.
     fn list_records(
         &self,
         tenant: TenantId,
         params: &Params,
         filters: &[query::Filter],
-        render: fn(&Self, &TenantState, &Link) -> Vec<Value>,
+        resource: Resource,
     ) -> Result<Vec<Value>, Error> {
         let filters = params.compile(filters)?;
         let state = self.lock(tenant);
@@ -251,7 +239,7 @@ impl Store {
         let mut out = Vec::new();
         for link in Self::listed_links(&state, params) {
             out.extend(
-                render(self, &state, link)
+                self.records_json(&state, link, resource)
                     .into_iter()
                     .filter(|json| filters.matches(json)),
             );
@@ -279,29 +267,9 @@ impl Store {
         state.record_links.get(&id).copied().ok_or(Error::NotFound)
     }
 
-    /// `GET /api/owners/{id}/`.
-    pub fn owner(&self, tenant: TenantId, id: &str) -> Result<Value, Error> {
-        self.record(tenant, id, Resource::Owners, |store, link, f| {
-            Some(store.owner_record(link, f).to_json())
-        })
-    }
-
-    /// `GET /api/br/employments/{id}/`.
-    pub fn employment(&self, tenant: TenantId, id: &str) -> Result<Value, Error> {
-        self.record(tenant, id, Resource::Employments, |store, link, f| {
-            store.employment_record(link, f).map(|r| r.to_json())
-        })
-    }
-
-    /// One stored record of the kind `pick` selects, rendered; an id of another kind or
-    /// another tenant is not found.
-    fn record(
-        &self,
-        tenant: TenantId,
-        id: &str,
-        resource: Resource,
-        render: fn(&Self, &Link, &Fetched) -> Option<Value>,
-    ) -> Result<Value, Error> {
+    /// One stored record of `resource`, rendered (`GET /api/owners/{id}/`, `GET
+    /// /api/br/employments/{id}/`); an id of another kind or another tenant is not found.
+    pub fn detail(&self, resource: Resource, tenant: TenantId, id: &str) -> Result<Value, Error> {
         let state = self.lock(tenant);
         let link_id = Self::record_link(&state, id)?;
         let id = parse_id(id)?;
@@ -311,7 +279,7 @@ impl Store {
             .get(&link_id)
             .and_then(|d| list_of(d, resource).as_ref())
             .and_then(|list| list.iter().find(|r| r.id == id))
-            .and_then(|f| render(self, link, f))
+            .and_then(|f| self.render(resource, link, f))
             .ok_or(Error::NotFound)
     }
 

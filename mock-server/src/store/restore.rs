@@ -75,7 +75,8 @@ impl Store {
     }
 
     /// How many links a tenant has.
-    pub fn link_count(&self, tenant: TenantId) -> usize {
+    #[cfg(test)]
+    pub(crate) fn link_count(&self, tenant: TenantId) -> usize {
         self.lock(tenant).links.len()
     }
 }

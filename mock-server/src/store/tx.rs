@@ -104,49 +104,39 @@ impl<'s> Tx<'s> {
     /// Applies `op` to the tenant's memory and records its inverse, and which link's row it
     /// changes (rows are written from memory when the operation ends: one per link).
     pub(super) fn apply(&mut self, tenant: TenantId, op: Op) {
-        let durable = self.store.durable();
-        if durable && matches!(op, Op::Clear) {
-            // Rows of earlier changes first: the reset deletes them after.
-            self.flush_rows();
-            self.rows
-                .push(Write::DeleteTenant(self.store.name(tenant).to_owned()));
-        }
         if matches!(op, Op::Clear) {
             self.cleared.push(tenant);
+            if self.store.durable() {
+                // Rows of earlier changes first: the reset deletes them after.
+                self.flush_rows();
+                self.rows
+                    .push(Write::DeleteTenant(self.store.name(tenant).to_owned()));
+            }
         }
         let inverse = self.state(tenant).apply(op);
-        if durable {
-            // The link whose row changes, by its seq (the row's key): from the op's new value
-            // or the value it replaced (a deleted link is only in the inverse).
-            let seq = match &inverse {
-                Op::Link(_, Some(old)) => Some(old.seq),
-                Op::Link(id, None) | Op::Data(id, _) => self.seq_of(tenant, *id),
-                Op::Session(id, old) => {
-                    let link = old
-                        .as_ref()
-                        .map(|s| s.link)
-                        .or_else(|| self.state(tenant).sessions.get(id).map(|s| s.link));
-                    link.and_then(|l| self.seq_of(tenant, l))
-                }
-                _ => None,
-            };
-            let id = match &inverse {
-                Op::Link(id, _) | Op::Data(id, _) => Some(*id),
-                Op::Session(id, old) => old
-                    .as_ref()
-                    .map(|s| s.link)
-                    .or_else(|| self.state(tenant).sessions.get(id).map(|s| s.link)),
-                _ => None,
-            };
-            if let (Some(id), Some(seq)) = (id, seq) {
-                self.touch(tenant, id, seq);
-            }
+        if self.store.durable()
+            && let Some((id, seq)) = self.changed_row(tenant, &inverse)
+        {
+            self.touch(tenant, id, seq);
         }
         self.undo.push((tenant, inverse));
     }
 
-    fn seq_of(&mut self, tenant: TenantId, id: Uuid) -> Option<u64> {
-        self.state(tenant).links.get(&id).map(|l| l.seq)
+    /// The link whose row an applied op changed, with its seq (the row's key), read from the
+    /// op's inverse and memory after the op: a deleted link is only in the inverse, a new
+    /// session only in memory.
+    fn changed_row(&mut self, tenant: TenantId, inverse: &Op) -> Option<(Uuid, u64)> {
+        let state = self.state(tenant);
+        let link = match inverse {
+            Op::Link(id, Some(old)) => return Some((*id, old.seq)),
+            Op::Link(id, None) | Op::Data(id, _) => *id,
+            Op::Session(id, old) => old
+                .as_ref()
+                .or_else(|| state.sessions.get(id))
+                .map(|s| s.link)?,
+            _ => return None,
+        };
+        state.links.get(&link).map(|l| (link, l.seq))
     }
 
     /// Marks link `id`'s row (key: its `seq`) to be written as it is in memory (also for
