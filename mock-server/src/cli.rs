@@ -160,7 +160,8 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_SHUTDOWN_GRACE", default_value_t = 5.0, value_parser = seconds)]
     pub shutdown_grace: f64,
 
-    /// Connections served at once (more wait in the listen backlog).
+    /// Connections open at once, 1 to 4294967295; at the cap the idlest (waiting for
+    /// headers, a stalled body or an unread answer) is closed to admit a new one.
     #[arg(long, env = "BELVO_MOCK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
@@ -177,6 +178,16 @@ pub struct ServeArgs {
     /// closed).
     #[arg(long, env = "BELVO_MOCK_HEADER_READ_TIMEOUT", default_value_t = 10.0, value_parser = positive_seconds)]
     pub header_read_timeout: f64,
+
+    /// Seconds a request body, or an answer being written, may go without a byte moving (more
+    /// than 0; then the connection is closed).
+    #[arg(long, env = "BELVO_MOCK_STALL_TIMEOUT", default_value_t = 10.0, value_parser = positive_seconds)]
+    pub stall_timeout: f64,
+
+    /// Seconds a connection has to send a request's whole body (more than 0; then it is
+    /// closed).
+    #[arg(long, env = "BELVO_MOCK_BODY_READ_TIMEOUT", default_value_t = 30.0, value_parser = positive_seconds)]
+    pub body_read_timeout: f64,
 }
 
 /// A number of seconds from 0 to 1,000,000,000.
@@ -295,6 +306,8 @@ impl ServeArgs {
             limits: crate::server::Limits {
                 max_connections: self.max_connections as usize,
                 header_read_timeout: Duration::from_secs_f64(self.header_read_timeout.max(0.001)),
+                stall_timeout: Duration::from_secs_f64(self.stall_timeout.max(0.001)),
+                body_read_timeout: Duration::from_secs_f64(self.body_read_timeout.max(0.001)),
                 ..crate::server::Limits::default()
             },
             data_dir: self.data_dir.clone(),

@@ -152,10 +152,16 @@ mod tests {
 /// Connection-level limits.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Connections served at once; more wait in the listen backlog.
+    /// Connections open at once; at the cap the idlest is closed to admit a new one (a new
+    /// one waits in the listen backlog only while every open one is being answered).
     pub max_connections: usize,
-    /// A connection must send a request's complete headers within this.
+    /// A connection must send a request's complete headers within this (since it opened, or
+    /// since its last answer went out).
     pub header_read_timeout: Duration,
+    /// A request body, or an answer being written, may go this long without a byte moving.
+    pub stall_timeout: Duration,
+    /// A request's whole body must arrive within this.
+    pub body_read_timeout: Duration,
     /// hyper's read buffer: headers larger than this are refused by hyper itself (431).
     pub max_buffer: usize,
     /// How long shutdown waits for open connections to finish their requests.
@@ -167,6 +173,8 @@ impl Default for Limits {
         Self {
             max_connections: 1024,
             header_read_timeout: Duration::from_secs(10),
+            stall_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             max_buffer: 64 * 1024,
             drain: Duration::from_secs(5),
         }

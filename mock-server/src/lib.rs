@@ -154,7 +154,7 @@ impl MockServer {
 
     /// Starts a fake with `config` on 127.0.0.1:0.
     pub async fn start_with(config: Config) -> io::Result<Self> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let listener = server::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let address = listener.local_addr()?;
         let app = build(&config)?;
         let (tx, rx) = oneshot::channel::<()>();

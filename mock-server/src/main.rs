@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use mock_server::cli::{Cli, Command, FixturesCommand, GenerateArgs, ServeArgs};
 use mock_server::fixtures;
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 // Every request allocates a little; glibc's allocator serialises those between the two
@@ -111,7 +110,7 @@ async fn serve_async(
     workers: std::sync::Arc<mock_server::server::Workers>,
 ) -> ExitCode {
     let config = args.config();
-    let listener = match TcpListener::bind(args.addr).await {
+    let listener = match mock_server::server::bind(args.addr) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("mock-server: cannot listen on {}: {e}", args.addr);

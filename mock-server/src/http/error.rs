@@ -36,6 +36,8 @@ pub enum ApiError {
     UriTooLong,
     /// The request headers add up to more than [`HEADERS_LIMIT`].
     HeadersTooLarge,
+    /// More headers than [`MAX_HEADERS`].
+    TooManyHeaders,
     /// A write to the control plane from a page of another origin (a browser's `Origin`).
     CrossSite,
 }
@@ -52,6 +54,8 @@ pub const BODY_LIMIT: usize = 1024 * 1024;
 pub const URI_LIMIT: usize = 8 * 1024;
 /// The most header bytes (names and values) accepted.
 pub const HEADERS_LIMIT: usize = 16 * 1024;
+/// The most headers accepted in one request.
+pub use crate::server::MAX_HEADERS;
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
@@ -61,7 +65,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => 405,
             Self::PayloadTooLarge => 413,
             Self::UriTooLong => 414,
-            Self::HeadersTooLarge => 431,
+            Self::HeadersTooLarge | Self::TooManyHeaders => 431,
             Self::CrossSite => 403,
             Self::UnsupportedMediaType(_) => 415,
             Self::Parse(_) | Self::NotAnObject(_) | Self::BadBody => 400,
@@ -141,6 +145,10 @@ impl ApiError {
             Self::HeadersTooLarge => vec![element(
                 "headers_too_large",
                 &format!("The request headers exceed the limit of {HEADERS_LIMIT} bytes."),
+            )],
+            Self::TooManyHeaders => vec![element(
+                "headers_too_large",
+                &format!("The request has more than {MAX_HEADERS} headers."),
             )],
         };
         Value::Array(elements)

@@ -19,16 +19,16 @@ use axum::http::{HeaderValue, Method, Request, Response, Uri, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
 use uuid::Uuid;
 
 use super::AppState;
 use super::context::{RequestId, Tenant, basic_tenant};
-use super::error::{ApiError, HEADERS_LIMIT, URI_LIMIT, render};
+use super::error::{ApiError, HEADERS_LIMIT, MAX_HEADERS, URI_LIMIT, render};
 use crate::app::cache::ReadKey;
 use crate::app::requests;
+use crate::server::RequestBody;
 use crate::tenant::TenantId;
 
 /// The whole HTTP application as a hyper service; cheap to clone (one per connection).
@@ -48,7 +48,7 @@ impl Api {
 
     /// The cached body for this request, when it is a data read rendered at the tenant's
     /// current data version.
-    fn cached(&self, tenant: TenantId, request: &Request<Incoming>) -> Option<Bytes> {
+    fn cached(&self, tenant: TenantId, request: &Request<RequestBody>) -> Option<Bytes> {
         if request.method() != Method::GET {
             return None;
         }
@@ -87,7 +87,7 @@ struct Arrival {
 }
 
 impl Arrival {
-    fn new(state: &AppState, request: &Request<Incoming>) -> Self {
+    fn new(state: &AppState, request: &Request<RequestBody>) -> Self {
         Self {
             id: RequestId(Uuid::new_v4()),
             // Authenticated once here; handlers behind Basic auth take the `Tenant`
@@ -161,7 +161,7 @@ const DASHBOARD_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-
 /// happens to visit must not reset the sandbox or move its clock with the user's cached keys.
 /// Clients that send no `Origin` (SDKs, curl, tests) and the dashboard's own forms pass (its
 /// origin is the request's host, or `--public-url` behind a proxy).
-fn cross_site(request: &Request<Incoming>, public_url: Option<&str>) -> Option<ApiError> {
+fn cross_site(request: &Request<RequestBody>, public_url: Option<&str>) -> Option<ApiError> {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -191,13 +191,16 @@ fn cross_site(request: &Request<Incoming>, public_url: Option<&str>) -> Option<A
 }
 
 /// The limit a request breaks before anything reads it, if any.
-fn oversized(request: &Request<Incoming>) -> Option<ApiError> {
+fn oversized(request: &Request<RequestBody>) -> Option<ApiError> {
     let uri_bytes = request
         .uri()
         .path_and_query()
         .map_or(0, |pq| pq.as_str().len());
     if uri_bytes > URI_LIMIT {
         return Some(ApiError::UriTooLong);
+    }
+    if request.headers().len() > MAX_HEADERS {
+        return Some(ApiError::TooManyHeaders);
     }
     let header_bytes: usize = request
         .headers()
@@ -207,12 +210,12 @@ fn oversized(request: &Request<Incoming>) -> Option<ApiError> {
     (header_bytes > HEADERS_LIMIT).then_some(ApiError::HeadersTooLarge)
 }
 
-impl Service<Request<Incoming>> for Api {
+impl Service<Request<RequestBody>> for Api {
     type Response = Response<ApiBody>;
     type Error = Infallible;
     type Future = ApiFuture;
 
-    fn call(&self, mut request: Request<Incoming>) -> ApiFuture {
+    fn call(&self, mut request: Request<RequestBody>) -> ApiFuture {
         let arrival = Arrival::new(&self.state, &request);
         let public_url = self.state.public_url.as_deref();
         if let Some(error) = oversized(&request).or_else(|| cross_site(&request, public_url)) {
@@ -248,7 +251,7 @@ pub enum ApiFuture {
 
 /// The router's answer to a request, finished by the front when it is ready.
 pub struct Routed {
-    inner: Pin<Box<TowerToHyperServiceFuture<Router, Request<Incoming>>>>,
+    inner: Pin<Box<TowerToHyperServiceFuture<Router, Request<RequestBody>>>>,
     arrival: Option<Arrival>,
     state: AppState,
 }

@@ -128,27 +128,124 @@ async fn a_kept_alive_connection_is_answered_then_closed_once_idle_past_the_time
 }
 
 #[tokio::test]
-async fn connections_over_the_cap_wait_until_a_served_one_closes() {
-    let api = with_limits(|l| l.max_connections = 1).await;
-    let first = TcpStream::connect(api.server.address())
+async fn at_the_cap_the_connection_idle_longest_is_closed_to_admit_a_new_one() {
+    let api = with_limits(|l| l.max_connections = 2).await;
+    let mut oldest = TcpStream::connect(api.server.address())
         .await
         .expect("connects");
-    // Accepted by the kernel, but not served while `first` holds the only slot.
-    let mut second = TcpStream::connect(api.server.address())
+    // The second one is served and then idles on keep-alive, after the first opened.
+    let mut kept = TcpStream::connect(api.server.address())
         .await
         .expect("connects");
-    second
+    kept.write_all(get("/api/links/", &api).as_bytes())
+        .await
+        .expect("sent");
+    let mut head = [0u8; 12];
+    kept.read_exact(&mut head).await.expect("answered");
+    let mut fresh = TcpStream::connect(api.server.address())
+        .await
+        .expect("connects");
+    fresh
+        .write_all(get("/api/links/", &api).as_bytes())
+        .await
+        .expect("sent");
+    let served = tokio::time::timeout(Duration::from_secs(10), fresh.read_exact(&mut head)).await;
+    assert!(matches!(served, Ok(Ok(_))), "the fresh client was served");
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let (received, _) = read_until_closed(&mut oldest, Duration::from_secs(10)).await;
+    assert!(received.is_empty(), "the evicted connection got no answer");
+}
+
+/// Headers and the first byte of a 100-byte body, then nothing.
+fn stalled_upload(api: &Api) -> String {
+    let (id, password) = api.server.secret_keys();
+    format!(
+        "POST /api/links/ HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        api.server.address(),
+        base64_basic(id, password)
+    )
+}
+
+#[tokio::test]
+async fn an_upload_that_stops_is_cut_off_at_the_stall_timeout_and_nothing_is_stored() {
+    let api = with_limits(|l| {
+        l.stall_timeout = TIMEOUT;
+        l.header_read_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut stream = TcpStream::connect(api.server.address())
+        .await
+        .expect("connects");
+    stream
+        .write_all(stalled_upload(&api).as_bytes())
+        .await
+        .expect("sent");
+    let (received, waited) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    assert!(received.is_empty(), "a body never completed gets no answer");
+    assert!(
+        waited >= TIMEOUT - Duration::from_millis(50),
+        "closed after {waited:?}"
+    );
+    let links = api.get("/api/links/").await;
+    let links = links.expect(200, "links_page.json");
+    assert_eq!(links["count"], 0, "{links}");
+}
+
+#[tokio::test]
+async fn stalled_uploads_at_the_cap_do_not_lock_out_a_fresh_client() {
+    let api = with_limits(|l| l.max_connections = 20).await;
+    let mut stalled = Vec::new();
+    for _ in 0..25 {
+        let mut stream = TcpStream::connect(api.server.address())
+            .await
+            .expect("connects");
+        stream
+            .write_all(stalled_upload(&api).as_bytes())
+            .await
+            .expect("sent");
+        stalled.push(stream);
+    }
+    let mut fresh = TcpStream::connect(api.server.address())
+        .await
+        .expect("connects");
+    fresh
         .write_all(get("/api/links/", &api).as_bytes())
         .await
         .expect("sent");
     let mut head = [0u8; 12];
-    let early = tokio::time::timeout(TIMEOUT, second.read_exact(&mut head)).await;
-    assert!(
-        early.is_err(),
-        "the second connection was served while the first held the slot"
-    );
-    drop(first);
-    let served = tokio::time::timeout(Duration::from_secs(10), second.read_exact(&mut head)).await;
-    assert!(matches!(served, Ok(Ok(_))), "served once the first closed");
+    let served = tokio::time::timeout(Duration::from_secs(10), fresh.read_exact(&mut head)).await;
+    assert!(matches!(served, Ok(Ok(_))), "the fresh client was served");
     assert_eq!(&head, b"HTTP/1.1 200");
+}
+
+#[tokio::test]
+async fn a_request_with_more_than_100_headers_is_a_431_array() {
+    let api = Api::start().await;
+    let names: Vec<String> = (0..101).map(|i| format!("X-H{i}")).collect();
+    let headers: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "v")).collect();
+    api.raw(Method::GET, "/api/links/", &headers, Vec::new())
+        .await
+        .expect_error(
+            431,
+            "headers_too_large",
+            "The request has more than 100 headers.",
+        );
+}
+
+#[tokio::test]
+async fn a_header_value_with_a_control_byte_is_refused_by_hyper_with_a_bare_400() {
+    // One of the README's exceptions: hyper rejects the request before the fake sees it and
+    // offers no way to choose the answer.
+    let api = Api::start().await;
+    let mut stream = TcpStream::connect(api.server.address())
+        .await
+        .expect("connects");
+    stream
+        .write_all(b"GET /api/links/ HTTP/1.1\r\nHost: x\r\nX-Bad: a\x7fb\r\n\r\n")
+        .await
+        .expect("sent");
+    let (received, _) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{text}");
 }

@@ -1,26 +1,32 @@
-//! The connection layer under the request front: hyper's HTTP/1 with a cap on concurrent
-//! connections, a timeout for reading request headers (idle or half-open connections are
-//! closed), a bound on the header buffer, and graceful shutdown. Generic over the hyper
-//! service it serves: it knows nothing of the fake.
+//! The connection layer under the request front: hyper's HTTP/1 on worker threads, with a
+//! cap on concurrent connections (the idlest is closed to admit a new one), deadlines for a
+//! request's headers and body and for an answer's progress, a bound on the header buffer, a
+//! listen backlog for bursts, and graceful shutdown. Generic over the hyper service it
+//! serves: it knows nothing of the fake.
+//!
+//! `registry.rs` keeps the open connections and the cap; `watchdog.rs` what each connection
+//! is doing and its deadlines.
+
+mod registry;
+mod watchdog;
 
 use std::future::Future;
 use std::io;
-use std::pin::Pin;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-// tokio's, so the watchdog's unit test can run on paused time.
-use tokio::time::Instant;
+use tokio::net::{TcpListener, TcpSocket};
+
+use registry::Registry;
+use watchdog::{Activity, Metered, Timeouts, Tracked};
+pub use watchdog::{RequestBody, ResponseBody};
 
 pub use crate::config::Limits;
 
@@ -99,6 +105,23 @@ impl Drop for Workers {
     }
 }
 
+/// The listen backlog asked for (the kernel caps it at `net.core.somaxconn`): room for a
+/// burst of connections while the accept loop makes room at the cap.
+pub const BACKLOG: u32 = 4096;
+
+/// Binds a listener on `address` with [`BACKLOG`].
+pub fn bind(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As std and tokio's own `bind` do: a restarted server can take its port back at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
+}
+
 /// Serves `service` on `listener` until `shutdown` resolves; then stops accepting and lets
 /// open connections finish their requests (within `limits.drain`). Connections are served on
 /// `workers` when given, else on the calling runtime.
@@ -110,31 +133,28 @@ pub async fn serve<S, B>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()>
 where
-    S: Service<Request<Incoming>, Response = Response<B>, Error = std::convert::Infallible>
+    S: Service<Request<RequestBody>, Response = Response<B>, Error = std::convert::Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + Unpin + 'static,
-    B: hyper::body::Body + Send + 'static,
+    B: hyper::body::Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let registry = Registry::new(limits.max_connections);
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     // No hyper timer: its header read timeout arms and drops a timer for every request (a
-    // tenth of the throughput in the load benchmark); the per-connection watchdog below
-    // enforces the same rule with one timer that fires once per timeout.
+    // tenth of the throughput in the load benchmark); the per-connection watchdog enforces
+    // the same rule, and the body and write ones, with one timer that fires once per timeout.
     builder.max_buf_size(limits.max_buffer.max(8192));
+    // Room past the front's own limit of 100 headers, so a request with a few more gets the
+    // front's 431 array instead of hyper's bare one.
+    builder.max_headers(HYPER_MAX_HEADERS);
+    let timeouts = Timeouts::from(&limits);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&permits).acquire_owned() => match permit {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -147,28 +167,38 @@ where
             },
             () = &mut shutdown => break,
         };
+        let activity = Arc::new(Activity::new());
+        let slot = tokio::select! {
+            slot = registry.admit(Arc::clone(&activity)) => match slot {
+                Some(slot) => slot,
+                None => break,
+            },
+            () = &mut shutdown => break,
+        };
         stream.set_nodelay(true).ok();
         let api = service.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
-        let timeout = limits.header_read_timeout;
         let connection = move |stream: tokio::net::TcpStream| async move {
-            let activity = Arc::new(Activity::new());
             let service = Tracked {
                 api,
                 activity: Arc::clone(&activity),
             };
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
+            let io = TokioIo::new(Metered {
+                inner: stream,
+                activity: Arc::clone(&activity),
+            });
+            let connection = builder.serve_connection(io, service);
             let watched = watcher.watch(connection);
             tokio::select! {
                 ended = watched => if let Err(e) = ended {
                     tracing::debug!("connection ended: {e}");
                 },
-                () = activity.headers_overdue(timeout) => {
-                    tracing::debug!("closed a connection that sent no request headers within {timeout:?}");
+                why = activity.overdue(timeouts) => {
+                    tracing::debug!("closed a connection: {why:?}");
                 }
             }
-            drop(permit);
+            drop(slot);
         };
         match &workers {
             Some(workers) => workers.serve(stream, connection),
@@ -187,115 +217,9 @@ where
     Ok(())
 }
 
-/// What the header-read watchdog of one connection knows: whether a request is being
-/// answered, and since when the connection has been waiting for the next request's headers.
-#[derive(Debug)]
-struct Activity {
-    opened: Instant,
-    busy: AtomicBool,
-    /// Microseconds after `opened` the last answer was ready.
-    waiting_since: AtomicU64,
-}
+/// The most headers hyper parses in one request (its default is 100). The front refuses more
+/// than [`MAX_HEADERS`] with Belvo's error array; past this, hyper answers a bare 431.
+const HYPER_MAX_HEADERS: usize = 128;
 
-impl Activity {
-    fn new() -> Self {
-        Self {
-            opened: Instant::now(),
-            busy: AtomicBool::new(false),
-            waiting_since: AtomicU64::new(0),
-        }
-    }
-
-    fn answered(&self) {
-        let micros = u64::try_from(self.opened.elapsed().as_micros()).unwrap_or(u64::MAX);
-        self.waiting_since.store(micros, Ordering::Relaxed);
-        self.busy.store(false, Ordering::Release);
-    }
-
-    /// Resolves once the connection has waited `timeout` for a request's complete headers
-    /// (since it opened or since its last answer). While a request is being answered it
-    /// never resolves: the timeout is for headers only.
-    async fn headers_overdue(&self, timeout: Duration) {
-        loop {
-            let deadline = if self.busy.load(Ordering::Acquire) {
-                Instant::now() + timeout
-            } else {
-                let since = Duration::from_micros(self.waiting_since.load(Ordering::Relaxed));
-                self.opened + since + timeout
-            };
-            if deadline <= Instant::now() {
-                return;
-            }
-            tokio::time::sleep_until(deadline).await;
-        }
-    }
-}
-
-/// The served service with the connection's activity noted around each request.
-#[derive(Debug)]
-struct Tracked<S> {
-    api: S,
-    activity: Arc<Activity>,
-}
-
-impl<S> Service<Request<Incoming>> for Tracked<S>
-where
-    S: Service<Request<Incoming>>,
-    S::Future: Unpin,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = TrackedFuture<S::Future>;
-
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
-        self.activity.busy.store(true, Ordering::Release);
-        TrackedFuture {
-            inner: self.api.call(request),
-            _answered: Answered(Arc::clone(&self.activity)),
-        }
-    }
-}
-
-/// Marks the connection as waiting for headers again when the answer is done with (hyper
-/// drops the future once it has the response).
-#[derive(Debug)]
-struct Answered(Arc<Activity>);
-
-impl Drop for Answered {
-    fn drop(&mut self) {
-        self.0.answered();
-    }
-}
-
-#[derive(Debug)]
-struct TrackedFuture<F> {
-    inner: F,
-    _answered: Answered,
-}
-
-impl<F: Future + Unpin> Future for TrackedFuture<F> {
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.get_mut().inner).poll(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn headers_are_overdue_a_timeout_after_the_last_answer_but_never_while_busy() {
-        let activity = Activity::new();
-        let timeout = Duration::from_secs(10);
-        activity.busy.store(true, Ordering::Release);
-        let waited =
-            tokio::time::timeout(Duration::from_secs(60), activity.headers_overdue(timeout));
-        assert!(waited.await.is_err(), "a busy connection is never overdue");
-        activity.answered();
-        let started = tokio::time::Instant::now();
-        activity.headers_overdue(timeout).await;
-        assert!(started.elapsed() >= timeout);
-    }
-}
+/// The most headers a request may have; more are refused with a 431 array by the front.
+pub const MAX_HEADERS: usize = 100;
