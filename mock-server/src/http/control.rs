@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::context::{JsonObject, PathId, Query, Tenant};
+use super::context::{JsonObject, Origin, PathId, Query, Tenant};
 use super::error::ApiError;
+use super::pagination::paginate_with;
 use crate::clock::format_timestamp;
 use crate::scenario::Scenario;
 use crate::store::Error;
@@ -31,11 +32,14 @@ pub async fn reset(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The caller's request journal, newest first; filters `path` (substring) and `status`.
+/// The caller's request journal, newest first, in Belvo's list envelope (`page`,
+/// `page_size`); filters `path` (substring) and `status`.
 pub async fn requests(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Query(params): Query,
+    Origin(origin): Origin,
+    uri: Uri,
 ) -> Result<Response, ApiError> {
     let status = match params.get("status").filter(|s| !s.is_empty()) {
         Some(raw) => Some(
@@ -45,14 +49,9 @@ pub async fn requests(
         None => None,
     };
     let path = params.get("path").filter(|p| !p.is_empty());
-    let results: Vec<Value> = state
-        .app
-        .requests
-        .entries(tenant, path, status)
-        .iter()
-        .map(|e| e.to_json())
-        .collect();
-    Ok(Json(json!({"count": results.len(), "results": results})).into_response())
+    let entries = state.app.requests.entries(tenant, path, status);
+    let page = paginate_with(&entries, |e| e.to_json(), &params, &origin, uri.path())?;
+    Ok(Json(page).into_response())
 }
 
 /// `{"scenario": "mock:invalid" | null}`: how the link's next login behaves (a refresh of a

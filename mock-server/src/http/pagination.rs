@@ -58,6 +58,82 @@ fn page_url(origin: &str, path: &str, params: &Params, page: Option<usize>) -> S
     }
 }
 
+/// The page a list request asks for (`page`, `page_size`).
+#[derive(Clone, Copy, Debug)]
+pub struct Page {
+    number: usize,
+    size: usize,
+}
+
+impl Page {
+    /// `page` must be a number from 1 (DRF answers 404 otherwise).
+    pub fn of(params: &Params) -> Result<Self, ApiError> {
+        let number = match params.get("page") {
+            None | Some("") => 1,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n) if n >= 1 => n,
+                _ => return Err(Error::NotFound.into()),
+            },
+        };
+        Ok(Self {
+            number,
+            size: page_size(params),
+        })
+    }
+
+    /// Where this page lies in a list of `count` items; 404 past the last page (an empty
+    /// list has one empty page).
+    pub fn range(&self, count: usize) -> Result<std::ops::Range<usize>, ApiError> {
+        let pages = count.div_ceil(self.size).max(1);
+        if self.number > pages {
+            return Err(Error::NotFound.into());
+        }
+        let start = (self.number - 1) * self.size;
+        Ok(start..count.min(start + self.size))
+    }
+
+    /// The envelope of this page: `results` already cut to [`Page::range`] and projected.
+    pub fn envelope(
+        &self,
+        count: usize,
+        results: Vec<Value>,
+        params: &Params,
+        origin: &str,
+        path: &str,
+    ) -> Value {
+        let pages = count.div_ceil(self.size).max(1);
+        let page = self.number;
+        let next = (page < pages).then(|| page_url(origin, path, params, Some(page + 1)));
+        let previous = (page > 1).then(|| {
+            let target = page - 1;
+            page_url(origin, path, params, (target > 1).then_some(target))
+        });
+        json!({
+            "count": count,
+            "next": next,
+            "previous": previous,
+            "results": results,
+        })
+    }
+}
+
+/// One page of `items` as Belvo's envelope, rendering only the page's items.
+pub fn paginate_with<T>(
+    items: &[T],
+    render: impl Fn(&T) -> Value,
+    params: &Params,
+    origin: &str,
+    path: &str,
+) -> Result<Value, ApiError> {
+    let page = Page::of(params)?;
+    let range = page.range(items.len())?;
+    let results = items[range]
+        .iter()
+        .map(|item| project(render(item), params))
+        .collect();
+    Ok(page.envelope(items.len(), results, params, origin, path))
+}
+
 /// One page of `items` as Belvo's envelope.
 pub fn paginate(
     items: Vec<Value>,
@@ -65,36 +141,16 @@ pub fn paginate(
     origin: &str,
     path: &str,
 ) -> Result<Value, ApiError> {
-    let size = page_size(params);
-    let page = match params.get("page") {
-        None | Some("") => 1,
-        Some(raw) => match raw.trim().parse::<usize>() {
-            Ok(n) if n >= 1 => n,
-            _ => return Err(Error::NotFound.into()),
-        },
-    };
+    let page = Page::of(params)?;
     let count = items.len();
-    let pages = count.div_ceil(size).max(1);
-    if page > pages {
-        return Err(Error::NotFound.into());
-    }
-    let results: Vec<Value> = items
+    let range = page.range(count)?;
+    let results = items
         .into_iter()
-        .skip((page - 1) * size)
-        .take(size)
+        .skip(range.start)
+        .take(range.len())
         .map(|item| project(item, params))
         .collect();
-    let next = (page < pages).then(|| page_url(origin, path, params, Some(page + 1)));
-    let previous = (page > 1).then(|| {
-        let target = page - 1;
-        page_url(origin, path, params, (target > 1).then_some(target))
-    });
-    Ok(json!({
-        "count": count,
-        "next": next,
-        "previous": previous,
-        "results": results,
-    }))
+    Ok(page.envelope(count, results, params, origin, path))
 }
 
 #[cfg(test)]

@@ -4,17 +4,19 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::AppState;
-use super::context::{JsonObject, PathId, Query, Tenant};
+use super::context::{JsonObject, Origin, PathId, Query, Tenant};
 use super::error::ApiError;
+use super::pagination::paginate_with;
 use crate::config;
 use crate::store::Error;
 use crate::store::fields::{Fields, Text};
-use crate::webhooks::{DeliveryStatus, WebhookConfig};
+use crate::webhooks::{Delivery, DeliveryStatus, WebhookConfig};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -71,11 +73,14 @@ fn config_json(config: &WebhookConfig) -> Value {
     config.to_json()
 }
 
-/// Deliveries newest first; filters `link_id` and `status`.
+/// Deliveries newest first, in Belvo's list envelope (`page`, `page_size`); filters
+/// `link_id` and `status`.
 pub async fn deliveries(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     Query(params): Query,
+    Origin(origin): Origin,
+    uri: Uri,
 ) -> Result<Response> {
     let mut problems = Vec::new();
     let link = match params.get("link_id").filter(|v| !v.is_empty()) {
@@ -112,14 +117,9 @@ pub async fn deliveries(
     if !problems.is_empty() {
         return Err(Error::Validation(problems).into());
     }
-    let results: Vec<Value> = state
-        .app
-        .journal
-        .deliveries(Some(tenant), link, status)
-        .iter()
-        .map(|d| d.to_json())
-        .collect();
-    Ok(Json(json!({"count": results.len(), "results": results})).into_response())
+    let deliveries = state.app.journal.deliveries(Some(tenant), link, status);
+    let page = paginate_with(&deliveries, Delivery::to_json, &params, &origin, uri.path())?;
+    Ok(Json(page).into_response())
 }
 
 pub async fn flush(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<Json<Value>> {

@@ -501,6 +501,49 @@ async fn the_request_journal_is_per_key_pair_and_keeps_no_secrets() {
 }
 
 #[tokio::test]
+async fn the_delivery_and_request_journals_are_paginated_like_belvo_lists() {
+    let mut cfg = config(None);
+    cfg.mfa = MfaMode::Never;
+    let api = Api::start_with(cfg).await;
+    for _ in 0..3 {
+        api.register("a-good-password")
+            .await
+            .expect(201, "link.json");
+    }
+    // Two events per link (historical update of each resource), none deliverable.
+    let first = api.get("/_mock/webhooks?page_size=4").await;
+    let first = first.expect(200, "mock_deliveries.json").clone();
+    assert_eq!(first["count"], 6, "{first}");
+    assert_eq!(first["results"].as_array().map(Vec::len), Some(4));
+    assert_eq!(first["previous"], Value::Null);
+    let next = first["next"].as_str().unwrap_or_default();
+    assert_eq!(
+        next,
+        format!("{}/_mock/webhooks?page=2&page_size=4", api.server.uri())
+    );
+    let path = next.trim_start_matches(&api.server.uri());
+    let second = api.get(path).await;
+    let second = second.expect(200, "mock_deliveries.json").clone();
+    assert_eq!(second["results"].as_array().map(Vec::len), Some(2));
+    assert_eq!(second["next"], Value::Null);
+    api.get("/_mock/webhooks?page=3&page_size=4")
+        .await
+        .expect_error(404, "not_found", "Not found");
+
+    let requests = api.get("/_mock/requests?page_size=2").await;
+    let requests = requests.expect(200, "mock_requests.json").clone();
+    assert_eq!(
+        requests["count"], 6,
+        "3 registrations and 3 journal reads: {requests}"
+    );
+    assert_eq!(requests["results"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        requests["next"],
+        format!("{}/_mock/requests?page=2&page_size=2", api.server.uri())
+    );
+}
+
+#[tokio::test]
 async fn shutting_down_still_delivers_what_is_due() {
     let receiver = Receiver::start(Behaviour::Answer(200)).await;
     let mut cfg = config(Some(&receiver.url));
