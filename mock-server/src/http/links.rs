@@ -11,7 +11,7 @@ use serde_json::json;
 use super::AppState;
 use super::context::{JsonObject, Origin, PathId, Query, RequestId, Tenant, is_async};
 use super::error::ApiError;
-use super::pagination::{paginate, project};
+use super::pagination::{Page, project};
 use crate::store::{Link, Login};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -52,8 +52,12 @@ pub async fn list(
     Origin(origin): Origin,
     uri: Uri,
 ) -> Result<Response> {
-    let links = state.store.list_links(tenant, &params)?;
-    Ok(Json(paginate(links, &params, &origin, uri.path())?).into_response())
+    let page = Page::of(&params);
+    let (count, links) = state
+        .store
+        .list_links(tenant, &params, |count| page.range(count))?;
+    let results = links.into_iter().map(|l| project(l, &params)).collect();
+    Ok(Json(page.envelope(count, results, &params, &origin, uri.path())).into_response())
 }
 
 pub async fn detail(

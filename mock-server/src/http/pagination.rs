@@ -61,35 +61,33 @@ fn page_url(origin: &str, path: &str, params: &Params, page: Option<usize>) -> S
 /// The page a list request asks for (`page`, `page_size`).
 #[derive(Clone, Copy, Debug)]
 pub struct Page {
+    /// 1-based; 0 for a `page` that is not a number from 1 (DRF answers it 404 once the
+    /// filters have been checked).
     number: usize,
     size: usize,
 }
 
 impl Page {
-    /// `page` must be a number from 1 (DRF answers 404 otherwise).
-    pub fn of(params: &Params) -> Result<Self, ApiError> {
+    pub fn of(params: &Params) -> Self {
         let number = match params.get("page") {
             None | Some("") => 1,
-            Some(raw) => match raw.trim().parse::<usize>() {
-                Ok(n) if n >= 1 => n,
-                _ => return Err(Error::NotFound.into()),
-            },
+            Some(raw) => raw.trim().parse::<usize>().unwrap_or(0),
         };
-        Ok(Self {
+        Self {
             number,
             size: page_size(params),
-        })
+        }
     }
 
-    /// Where this page lies in a list of `count` items; 404 past the last page (an empty
-    /// list has one empty page).
-    pub fn range(&self, count: usize) -> Result<std::ops::Range<usize>, ApiError> {
+    /// Where this page lies in a list of `count` items; `None` (a 404) for a bad page or one
+    /// past the last (an empty list has one empty page).
+    pub fn range(&self, count: usize) -> Option<std::ops::Range<usize>> {
         let pages = count.div_ceil(self.size).max(1);
-        if self.number > pages {
-            return Err(Error::NotFound.into());
+        if self.number == 0 || self.number > pages {
+            return None;
         }
         let start = (self.number - 1) * self.size;
-        Ok(start..count.min(start + self.size))
+        Some(start..count.min(start + self.size))
     }
 
     /// The envelope of this page: `results` already cut to [`Page::range`] and projected.
@@ -125,8 +123,8 @@ pub fn paginate_with<T>(
     origin: &str,
     path: &str,
 ) -> Result<Value, ApiError> {
-    let page = Page::of(params)?;
-    let range = page.range(items.len())?;
+    let page = Page::of(params);
+    let range = page.range(items.len()).ok_or(Error::NotFound)?;
     let results = items[range]
         .iter()
         .map(|item| project(render(item), params))
@@ -141,9 +139,9 @@ pub fn paginate(
     origin: &str,
     path: &str,
 ) -> Result<Value, ApiError> {
-    let page = Page::of(params)?;
+    let page = Page::of(params);
     let count = items.len();
-    let range = page.range(count)?;
+    let range = page.range(count).ok_or(Error::NotFound)?;
     let results = items
         .into_iter()
         .skip(range.start)

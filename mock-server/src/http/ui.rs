@@ -184,12 +184,22 @@ fn deliveries_table(state: &AppState, tenant: TenantId, deliveries: &[Delivery])
     }
 }
 
-/// `GET /_mock/ui/`: the key pair's links.
+/// Links shown on the dashboard's first page, newest first (the API pages through all).
+const LINK_ROWS: usize = 200;
+
+/// `GET /_mock/ui/`: the key pair's newest links.
 pub async fn links(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<Response> {
-    let links = state.store.list_links(tenant, &Params::default())?;
+    let (count, links) = state
+        .store
+        .list_links(tenant, &Params::default(), |count| {
+            Some(0..count.min(LINK_ROWS))
+        })?;
     let body = html! {
         section {
             h1 { "Links" }
+            @if count > links.len() {
+                p.muted { "The newest " (links.len()) " of " (count) " links; GET /api/links/ pages through all of them." }
+            }
             @if links.is_empty() {
                 p.muted { "No link yet. Create one with POST /api/links/ (see the README)." }
             } @else {

@@ -149,23 +149,51 @@ impl Link {
 
     /// The Link object exactly as Belvo renders it.
     pub fn to_json(&self) -> Value {
-        json!({
-            "id": self.id,
-            "institution": self.institution,
-            "access_mode": self.access_mode.as_str(),
-            "last_accessed_at": self.last_accessed_at.map(format_timestamp),
-            "created_at": format_timestamp(self.created_at),
-            "external_id": self.external_id,
-            "institution_user_id": self.institution_user_id,
-            "status": self.status.as_str(),
-            "created_by": self.created_by,
-            "refresh_rate": self.refresh_rate,
-            "credentials_storage": self.credentials_storage,
-            "fetch_resources": self.fetch_resources,
-            "stale_in": self.stale_in,
-        })
+        self.view(FIELDS)
+    }
+
+    /// The link with only `keys` (in that order), for filtering without rendering it whole.
+    pub fn view(&self, keys: &[&str]) -> Value {
+        let fields = keys.iter().map(|key| ((*key).to_owned(), self.field(key)));
+        Value::Object(fields.collect())
+    }
+
+    fn field(&self, key: &str) -> Value {
+        match key {
+            "id" => json!(self.id),
+            "institution" => json!(self.institution),
+            "access_mode" => json!(self.access_mode.as_str()),
+            "last_accessed_at" => json!(self.last_accessed_at.map(format_timestamp)),
+            "created_at" => json!(format_timestamp(self.created_at)),
+            "external_id" => json!(self.external_id),
+            "institution_user_id" => json!(self.institution_user_id),
+            "status" => json!(self.status.as_str()),
+            "created_by" => json!(self.created_by),
+            "refresh_rate" => json!(self.refresh_rate),
+            "credentials_storage" => json!(self.credentials_storage),
+            "fetch_resources" => json!(self.fetch_resources),
+            "stale_in" => json!(self.stale_in),
+            _ => Value::Null,
+        }
     }
 }
+
+/// A link's fields on the wire, in Belvo's order.
+const FIELDS: &[&str] = &[
+    "id",
+    "institution",
+    "access_mode",
+    "last_accessed_at",
+    "created_at",
+    "external_id",
+    "institution_user_id",
+    "status",
+    "created_by",
+    "refresh_rate",
+    "credentials_storage",
+    "fetch_resources",
+    "stale_in",
+];
 
 fn inss() -> &'static str {
     institutions::INSS

@@ -248,17 +248,40 @@ impl Store {
         tx.apply(tenant, Op::Clear);
     }
 
-    /// `GET /api/links/`: the tenant's links passing the filters, newest first.
-    pub fn list_links(&self, tenant: TenantId, params: &Params) -> Result<Vec<Value>, Error> {
+    /// `GET /api/links/`: how many of the tenant's links pass the filters, and the ones of
+    /// the page `window` picks from that count (newest first); `NotFound` when it picks none.
+    pub fn list_links(
+        &self,
+        tenant: TenantId,
+        params: &Params,
+        window: impl FnOnce(usize) -> Option<std::ops::Range<usize>>,
+    ) -> Result<(usize, Vec<Value>), Error> {
         let filters = params.compile(&links::filters())?;
         let state = self.lock(tenant);
-        let mut links: Vec<&Link> = state.links.values().map(|l| &**l).collect();
-        links.sort_by_key(|l| std::cmp::Reverse(l.seq));
-        Ok(links
-            .into_iter()
+        let newest_first = || {
+            state
+                .by_seq
+                .values()
+                .rev()
+                .filter_map(|id| state.links.get(id).map(|l| &**l))
+        };
+        let keys = filters.keys();
+        let matches = |link: &&Link| filters.is_empty() || filters.matches(&link.view(&keys));
+        // Without filters the count is the index's size; with them, one pass renders only
+        // the filtered keys. Either way only the page is rendered whole.
+        let count = if filters.is_empty() {
+            state.by_seq.len()
+        } else {
+            newest_first().filter(matches).count()
+        };
+        let range = window(count).ok_or(Error::NotFound)?;
+        let page = newest_first()
+            .filter(matches)
+            .skip(range.start)
+            .take(range.len())
             .map(Link::to_json)
-            .filter(|json| filters.matches(json))
-            .collect())
+            .collect();
+        Ok((count, page))
     }
 
     /// `GET /api/links/{id}/`.

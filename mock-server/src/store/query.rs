@@ -254,6 +254,23 @@ fn strings(value: &Value) -> impl Iterator<Item = &str> {
 pub struct Compiled(Vec<(&'static [&'static str], Test)>);
 
 impl Compiled {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The top-level keys the filters read: a record rendered with only these matches as the
+    /// whole record does.
+    pub fn keys(&self) -> Vec<&'static str> {
+        let mut keys: Vec<&'static str> = self
+            .0
+            .iter()
+            .filter_map(|(path, _)| path.first().copied())
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
     pub fn matches(&self, record: &Value) -> bool {
         self.0.iter().all(|(path, test)| {
             let value = path

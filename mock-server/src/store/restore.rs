@@ -4,8 +4,8 @@
 use uuid::Uuid;
 
 use super::Store;
-use super::links::LinkStatus;
 use super::rows::Row;
+use super::state::Op;
 use super::tx::Tx;
 use crate::db::{Durable, DurableError, Table};
 use crate::tenant::TenantId;
@@ -31,15 +31,10 @@ impl Store {
             let seq = link.seq;
             let mut state = self.lock(t);
             state.next_seq = state.next_seq.max(link.seq + 1);
-            if link.status == LinkStatus::Unconfirmed {
-                state.unconfirmed.insert((link.created_at, id));
-            }
-            state.links.insert(id, Box::new(link));
+            // Through the ops, so the derived indexes are built as every change builds them.
+            state.apply(Op::Link(id, Some(Box::new(link))));
             if let Some(data) = row.data {
-                for record in data.ids() {
-                    state.record_links.insert(record, id);
-                }
-                state.data.insert(id, data);
+                state.apply(Op::Data(id, Some(data)));
             }
             let before = row.sessions.len();
             for (key, session) in row
@@ -48,9 +43,7 @@ impl Store {
                 .map(|s| s.into_session(id))
                 .filter(|(_, s)| s.expires_at > now)
             {
-                state.expiries.insert((session.expires_at, key.clone()));
-                state.link_sessions.insert((id, key.clone()));
-                state.sessions.insert(key, session);
+                state.apply(Op::Session(key, Some(session)));
             }
             if state.sessions_of(id).count() < before {
                 stale.push((t, id, seq));

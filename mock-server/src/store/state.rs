@@ -1,9 +1,9 @@
 //! One tenant's state in memory, and the only way it changes: [`Op`]s, each applied whole
 //! and answered with its exact inverse, so a change that cannot be persisted is undone.
-//! The derived indexes (unconfirmed links, session expiries, record owners) are kept here,
-//! in one place, by the ops that touch what they index.
+//! The derived indexes (links in creation order, unconfirmed links, session expiries, record
+//! owners) are kept here, in one place, by the ops that touch what they index.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,6 +21,8 @@ pub(crate) struct TenantState {
     /// Boxed: growing the map then moves pointers, not whole links (a rehash of hundreds of
     /// thousands of links under the lock showed as a latency spike).
     pub(super) links: HashMap<Uuid, Box<Link>>,
+    /// The links in creation order (`seq`): a list walks a page of it, not every link.
+    pub(super) by_seq: BTreeMap<u64, Uuid>,
     pub(super) sessions: HashMap<String, MfaSession>,
     /// Each link's sessions (a link's row carries them).
     pub(super) link_sessions: BTreeSet<(Uuid, String)>,
@@ -45,6 +47,7 @@ pub(crate) struct TenantState {
 #[derive(Debug, Default)]
 pub(crate) struct Contents {
     links: HashMap<Uuid, Box<Link>>,
+    by_seq: BTreeMap<u64, Uuid>,
     sessions: HashMap<String, MfaSession>,
     link_sessions: BTreeSet<(Uuid, String)>,
     expiries: BTreeSet<(DateTime<Utc>, String)>,
@@ -93,12 +96,19 @@ impl TenantState {
                     .as_ref()
                     .filter(|l| l.status == LinkStatus::Unconfirmed)
                     .map(|l| l.created_at);
+                let new_seq = link.as_ref().map(|l| l.seq);
                 let old = match link {
                     Some(link) => self.links.insert(id, link),
                     None => self.links.remove(&id),
                 };
-                if let Some(old) = old.as_ref().filter(|l| l.status == LinkStatus::Unconfirmed) {
-                    self.unconfirmed.remove(&(old.created_at, id));
+                if let Some(old) = &old {
+                    self.by_seq.remove(&old.seq);
+                    if old.status == LinkStatus::Unconfirmed {
+                        self.unconfirmed.remove(&(old.created_at, id));
+                    }
+                }
+                if let Some(seq) = new_seq {
+                    self.by_seq.insert(seq, id);
                 }
                 if let Some(created_at) = new_unconfirmed {
                     self.unconfirmed.insert((created_at, id));
@@ -137,6 +147,7 @@ impl TenantState {
             }
             Op::Clear => Op::Restore(Box::new(Contents {
                 links: std::mem::take(&mut self.links),
+                by_seq: std::mem::take(&mut self.by_seq),
                 sessions: std::mem::take(&mut self.sessions),
                 link_sessions: std::mem::take(&mut self.link_sessions),
                 expiries: std::mem::take(&mut self.expiries),
@@ -149,6 +160,7 @@ impl TenantState {
             Op::Restore(contents) => {
                 let c = *contents;
                 self.links = c.links;
+                self.by_seq = c.by_seq;
                 self.sessions = c.sessions;
                 self.link_sessions = c.link_sessions;
                 self.expiries = c.expiries;

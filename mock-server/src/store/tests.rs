@@ -152,7 +152,9 @@ fn failed_logins_store_nothing() {
         assert!(create(&store, t, &new_link(password)).is_err());
     }
     assert_eq!(
-        store.list_links(t, &Params::default()).map(|l| l.len()),
+        store
+            .list_links(t, &Params::default(), |n| Some(0..n))
+            .map(|(n, _)| n),
         Ok(0)
     );
 }
@@ -169,7 +171,9 @@ fn tenants_never_see_each_others_links() {
         Err(Error::NotFound)
     );
     assert_eq!(
-        store.list_links(b, &Params::default()).map(|l| l.len()),
+        store
+            .list_links(b, &Params::default(), |n| Some(0..n))
+            .map(|(n, _)| n),
         Ok(0)
     );
     assert_eq!(
@@ -275,4 +279,51 @@ fn a_sweep_works_in_bounded_steps() {
     assert_eq!(step(2), (0, true));
     assert_eq!(step(2), (0, false));
     assert!(store.lock(t).sessions.is_empty());
+}
+
+/// A list walks the creation-order index: newest first, the count of every matching link,
+/// only the asked window rendered, and filters applied before the window.
+#[test]
+fn a_link_list_is_a_window_of_the_matching_links_newest_first() {
+    let (store, t) = store();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut body = new_link("mock:no-mfa");
+        body.insert(
+            "external_id".into(),
+            json!(if i % 2 == 0 { "even" } else { "odd" }),
+        );
+        ids.push(
+            create(&store, t, &body)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .id,
+        );
+    }
+    let listed = |query: &str, window: std::ops::Range<usize>| {
+        let (count, page) = store
+            .list_links(t, &Params::parse(query), |_| Some(window))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let page: Vec<String> = page
+            .iter()
+            .map(|l| l["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        (count, page)
+    };
+    let newest: Vec<String> = ids.iter().rev().map(Uuid::to_string).collect();
+    assert_eq!(listed("", 1..3), (5, newest[1..3].to_vec()));
+    let evens: Vec<String> = [4, 2, 0].iter().map(|i| ids[*i].to_string()).collect();
+    assert_eq!(listed("external_id=even", 1..3), (3, evens[1..3].to_vec()));
+    assert_eq!(
+        store
+            .list_links(t, &Params::default(), |_| None)
+            .map(|(n, _)| n),
+        Err(Error::NotFound),
+        "a window past the end is a 404"
+    );
+    // A deleted link leaves the index with the map.
+    change(&store, |tx| {
+        store.delete_link(tx, t, &ids[4].to_string(), false, Uuid::nil())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(listed("", 0..1), (4, vec![ids[3].to_string()]));
 }
