@@ -115,7 +115,7 @@ async fn soak_under_load_with_a_receiver_failing_half_its_requests() {
         let body: Value = reply.json().await.unwrap_or_default();
         if body["count"] == 0 {
             deliveries = client
-                .get(format!("{base}/_mock/webhooks"))
+                .get(format!("{base}/_mock/webhooks?page_size=1000"))
                 .basic_auth(auth.0, Some(auth.1))
                 .send()
                 .await
