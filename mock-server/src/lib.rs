@@ -28,7 +28,9 @@
 //! 4. `app`: the one application object and the one writer every change goes through, with
 //!    the request log, the body cache and the control operations.
 //! 5. `http`: routes, extractors, error rendering, the dashboard, the request front.
-//! 6. [`server`]: connections (generic over any hyper service), workers, limits.
+//! 6. [`server`]: connections (generic over any hyper service), workers, the cap with
+//!    eviction of the idlest connection (`registry.rs`), per-connection deadlines for
+//!    headers, bodies and answers (`watchdog.rs`).
 //! 7. This file and `main.rs`: [`run`], [`MockServer`], the binary.
 
 mod app;
