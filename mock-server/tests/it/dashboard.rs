@@ -114,3 +114,27 @@ async fn forms_need_the_pages_token_and_redirect_after_posting() {
         &serde_json::json!({"url": "http://127.0.0.1:9/h", "authorization": "t"})
     );
 }
+
+#[tokio::test]
+async fn the_links_page_shows_the_newest_200_and_says_how_many_there_are() {
+    let config = mock_server::Config {
+        mfa: mock_server::MfaMode::Never,
+        ..mock_server::Config::default()
+    };
+    let api = Api::start_with(config).await;
+    let mut ids = Vec::new();
+    for _ in 0..201 {
+        let link = api.register("a-good-password").await;
+        ids.push(
+            link.expect(201, "link.json")["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        );
+    }
+    let (status, page, _) = html(&api, "/_mock/ui/", Some(KEYS)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("The newest 200 of 201 links"), "{page:.300}");
+    assert!(page.contains(&ids[200]) && page.contains(&ids[1]));
+    assert!(!page.contains(&ids[0]), "the oldest is past the first 200");
+}
