@@ -60,6 +60,47 @@ fn generate(args: &GenerateArgs) -> ExitCode {
     }
 }
 
+/// Log lines are formatted where they happen and written to stdout by a thread of their own
+/// (tracing-appender's non-blocking writer), so a request never waits on a slow terminal or
+/// pipe. When stdout cannot keep up, lines past a buffer of 128,000 are dropped rather than
+/// slowing the server, and how many is said on stderr once a second while it happens. No ANSI
+/// colours unless stdout is a terminal and `NO_COLOR` is unset.
+fn logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
+    use std::io::IsTerminal;
+    let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .thread_name("belvo-mock-log")
+        .finish(std::io::stdout());
+    let dropped = writer.error_counter();
+    let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(writer)
+        .init();
+    let watch = std::thread::Builder::new()
+        .name("belvo-mock-log-drops".into())
+        .spawn(move || {
+            let mut reported = 0;
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                let now = dropped.dropped_lines();
+                if now > reported {
+                    eprintln!(
+                        "mock-server: {} log line(s) dropped: stdout could not keep up",
+                        now - reported
+                    );
+                    reported = now;
+                }
+            }
+        });
+    if let Err(e) = watch {
+        eprintln!("mock-server: dropped log lines will not be reported: {e}");
+    }
+    guard
+}
+
 fn check(dir: &std::path::Path) -> ExitCode {
     match fixtures::Overrides::load(dir) {
         Ok(overrides) => {
@@ -74,8 +115,8 @@ fn check(dir: &std::path::Path) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let filter = EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Flushed when dropped, at the end of this function: the last lines are not lost.
+    let _log = logging(&args.log_level);
     // Connections are served on worker threads (one single-threaded runtime each); the main
     // thread's runtime accepts them and runs webhooks, housekeeping and signals.
     let count = args.workers.map_or_else(

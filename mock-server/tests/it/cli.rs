@@ -97,3 +97,69 @@ where
     }
     out
 }
+
+/// The request log at the default level: written off the request path, yet every line
+/// arrives, in order, without colour codes when stdout is not a terminal.
+#[tokio::test]
+async fn at_the_default_level_every_request_is_logged_in_order_without_colour_codes() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+        .args(["--addr", "127.0.0.1:0"])
+        .env_remove("BELVO_MOCK_LOG_LEVEL")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_default();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("first line names the URL: {first:?}"))
+        .to_owned();
+    // One client: one kept-alive connection, requests one after another.
+    let client = reqwest::Client::new();
+    let ids: Vec<String> = (0..50).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+    for id in &ids {
+        let reply = client
+            .get(format!("{base}/api/links/{id}/"))
+            .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
+            .send()
+            .await
+            .expect("the fake answers");
+        assert_eq!(reply.status().as_u16(), 404);
+    }
+    let mut logged = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while logged.len() < ids.len() && std::time::Instant::now() < deadline {
+        let Ok(line) = lines_rx.recv_timeout(std::time::Duration::from_secs(1)) else {
+            continue;
+        };
+        assert!(
+            !line.contains('\u{1b}'),
+            "no ANSI codes on a pipe: {line:?}"
+        );
+        if line.contains("belvo_mock::request") && line.contains("status=404") {
+            logged.push(line);
+        }
+    }
+    child.kill().ok();
+    child.wait().ok();
+    assert_eq!(logged.len(), ids.len(), "every request logged: {logged:?}");
+    for (line, id) in logged.iter().zip(&ids) {
+        assert!(
+            line.contains(&format!("path=\"/api/links/{id}/\"")),
+            "in order: {line}"
+        );
+    }
+}
