@@ -13,8 +13,16 @@ use super::watchdog::Activity;
 /// The open connections, shared by the accept loop and the connections themselves.
 #[derive(Debug)]
 pub struct Registry {
-    open: Mutex<Slab<Arc<Activity>>>,
+    open: Mutex<Slab<Entry>>,
     permits: Arc<Semaphore>,
+}
+
+/// One open connection and its permit (taken away when it is evicted: the permit passes to
+/// the connection admitted in its place at once, while the evicted one closes).
+#[derive(Debug)]
+struct Entry {
+    activity: Arc<Activity>,
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 /// A connection's place in the registry; dropping it frees the slot.
@@ -22,7 +30,6 @@ pub struct Registry {
 pub struct Slot {
     registry: Arc<Registry>,
     key: usize,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Registry {
@@ -33,40 +40,47 @@ impl Registry {
         })
     }
 
-    fn open(&self) -> std::sync::MutexGuard<'_, Slab<Arc<Activity>>> {
+    fn open(&self) -> std::sync::MutexGuard<'_, Slab<Entry>> {
         // A slab of handles stays consistent whatever a panicking holder was doing.
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A slot for a connection just accepted: at once if the cap allows, else after evicting
-    /// the idlest connection (or, when every one is busy, once one closes). `None` when the
-    /// registry is closed.
+    /// A slot for a connection just accepted: at once if the cap allows or a connection can
+    /// be evicted for it (the idlest), else once one closes (every one is being answered).
+    /// `None` when the registry is closed.
     pub async fn admit(self: &Arc<Self>, activity: Arc<Activity>) -> Option<Slot> {
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
-            Err(_) => {
-                if let Some(idlest) = self.idlest() {
-                    tracing::debug!("connection cap reached: closing the idlest connection");
-                    idlest.evict();
-                }
-                Arc::clone(&self.permits).acquire_owned().await.ok()?
-            }
+            Err(_) => match self.evict_idlest() {
+                Some(permit) => permit,
+                None => Arc::clone(&self.permits).acquire_owned().await.ok()?,
+            },
         };
-        let key = self.open().insert(activity);
+        let key = self.open().insert(Entry {
+            activity,
+            permit: Some(permit),
+        });
         Some(Slot {
             registry: Arc::clone(self),
             key,
-            _permit: permit,
         })
     }
 
-    /// The connection idle longest, if any may be closed.
-    fn idlest(&self) -> Option<Arc<Activity>> {
-        self.open()
+    /// Tells the connection idle longest to close and takes its permit, if any connection
+    /// may be closed. Not waiting for it to close keeps a flood's churn off the accept loop:
+    /// the evicted connection is gone a moment later, on its own thread.
+    fn evict_idlest(&self) -> Option<OwnedSemaphorePermit> {
+        let mut open = self.open();
+        let key = open
             .iter()
-            .filter_map(|(_, activity)| Some((activity.idle_since()?, activity)))
+            .filter(|(_, entry)| entry.permit.is_some())
+            .filter_map(|(key, entry)| Some((entry.activity.idle_since()?, key)))
             .min_by_key(|(since, _)| *since)
-            .map(|(_, activity)| Arc::clone(activity))
+            .map(|(_, key)| key)?;
+        let entry = open.get_mut(key)?;
+        tracing::debug!("connection cap reached: closing the idlest connection");
+        entry.activity.evict();
+        entry.permit.take()
     }
 }
 
@@ -85,24 +99,41 @@ mod tests {
     async fn at_the_cap_the_connection_idle_longest_is_evicted_to_admit_a_new_one() {
         let registry = Registry::new(2);
         let oldest = Arc::new(Activity::new());
-        let first = registry.admit(Arc::clone(&oldest)).await;
+        let _first = registry.admit(Arc::clone(&oldest)).await;
         tokio::time::advance(Duration::from_secs(1)).await;
         let newer = Arc::new(Activity::new());
         let _second = registry.admit(Arc::clone(&newer)).await;
-        // Full: the third waits, and the oldest has been told to close.
-        let third = registry.admit(Arc::new(Activity::new()));
-        tokio::pin!(third);
-        assert!(
-            tokio::time::timeout(Duration::from_millis(10), &mut third)
-                .await
-                .is_err()
+        // Full: the third is admitted at once with the oldest's permit.
+        let third = tokio::time::timeout(
+            Duration::from_millis(10),
+            registry.admit(Arc::new(Activity::new())),
         );
+        let third = third.await;
+        assert!(matches!(&third, Ok(Some(_))), "admitted at once");
         assert_eq!(oldest.idle_since(), None, "the oldest was evicted");
         assert!(newer.idle_since().is_some(), "the newer one was not");
-        drop(first);
-        assert!(
-            third.await.is_some(),
-            "admitted once the evicted one closed"
+        assert_eq!(
+            registry.permits.available_permits(),
+            0,
+            "still two permits out"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn when_every_connection_is_being_answered_a_new_one_waits_for_a_slot() {
+        let registry = Registry::new(1);
+        let busy = Arc::new(Activity::new());
+        busy.enter_handling_for_tests();
+        let first = registry.admit(busy).await;
+        let second = registry.admit(Arc::new(Activity::new()));
+        tokio::pin!(second);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), &mut second)
+                .await
+                .is_err(),
+            "no connection may be evicted"
+        );
+        drop(first);
+        assert!(second.await.is_some(), "admitted once the busy one closed");
     }
 }

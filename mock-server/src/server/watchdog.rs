@@ -129,6 +129,11 @@ impl Activity {
         Some(self.at(idle))
     }
 
+    #[cfg(test)]
+    pub fn enter_handling_for_tests(&self) {
+        self.enter(HANDLING);
+    }
+
     /// Asks the connection to close (the accept loop needs its slot).
     pub fn evict(&self) {
         self.evicted.store(true, Ordering::Relaxed);
