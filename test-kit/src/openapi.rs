@@ -67,6 +67,17 @@ impl Spec {
         {
             external_id["nullable"] = Value::Bool(true);
         }
+        // belvo-api.md §11.1: Belvo's INSS link guide, which wins over the spec's generic
+        // examples for `inss_br_employment`, shows a single link's `"stale_in": null` and the
+        // 428's `inputless` `token_generation_data` with `"value": null`.
+        for pointer in [
+            "/components/schemas/stale_in",
+            "/components/schemas/TokenRequiredResponse/properties/token_generation_data/properties/value",
+        ] {
+            if let Some(schema) = doc.pointer_mut(pointer) {
+                schema["nullable"] = Value::Bool(true);
+            }
+        }
         nullable_to_json_schema(&mut doc);
         let registry = jsonschema::Registry::new()
             .extend([(SPEC_ID.to_owned(), doc.clone())])

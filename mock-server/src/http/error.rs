@@ -93,10 +93,13 @@ impl ApiError {
                         obj.insert("link".into(), c.link.to_string().into());
                         obj.insert(
                             "token_generation_data".into(),
+                            // INSS's own token, as Belvo's INSS link guide shows it
+                            // (belvo-api.md §11.1): nothing to display, the user's app
+                            // generates it.
                             json!({
-                                "instructions": "Use this code to generate the token",
-                                "type": "numeric",
-                                "value": c.challenge,
+                                "instructions": "Use your app or device to generate a token",
+                                "type": "inputless",
+                                "value": null,
                                 "expects_user_input": true
                             }),
                         );

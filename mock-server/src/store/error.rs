@@ -31,8 +31,6 @@ pub struct MfaChallenge {
     /// Seconds until the session expires.
     pub expiry: u64,
     pub link: Uuid,
-    /// The numeric challenge shown in `token_generation_data.value`.
-    pub challenge: String,
 }
 
 /// Why a login to the institution failed (`login_error`); each has Belvo's exact message.

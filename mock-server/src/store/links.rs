@@ -128,7 +128,8 @@ pub struct Link {
     pub refresh_rate: Option<RefreshRate>,
     pub credentials_storage: String,
     pub fetch_resources: Vec<String>,
-    pub stale_in: String,
+    /// `None` for a single link given none, as Belvo's INSS link guide shows (§11.1).
+    pub stale_in: Option<String>,
     /// The user's CPF, 11 digits: the seed of all their data.
     pub cpf: String,
     pub scenario: Option<Scenario>,
@@ -215,7 +216,7 @@ pub struct NewLink {
     pub external_id: Option<String>,
     pub credentials_storage: String,
     pub fetch_resources: Vec<String>,
-    pub stale_in: String,
+    pub stale_in: Option<String>,
 }
 
 /// The CPF in a username: 11 digits or `XXX.XXX.XXX-XX` (nothing else), with valid check
@@ -344,7 +345,11 @@ impl NewLink {
             credentials_storage,
             fetch_resources: resources
                 .unwrap_or_else(|| INSS_RESOURCES.iter().map(|s| (*s).to_owned()).collect()),
-            stale_in: stale_in.unwrap_or_else(|| DEFAULT_RETENTION.to_owned()),
+            // A recurrent link keeps its data for the default retention; a single one given
+            // none has `null`, as in the guide's PATCH response.
+            stale_in: stale_in.or_else(|| {
+                (access_mode == AccessMode::Recurrent).then(|| DEFAULT_RETENTION.to_owned())
+            }),
         })
     }
 
@@ -445,12 +450,14 @@ impl Options {
             link.access_mode = AccessMode::Recurrent;
             link.credentials_storage = "store".to_owned();
             link.refresh_rate = Some(DEFAULT_REFRESH_RATE);
+            link.stale_in
+                .get_or_insert_with(|| DEFAULT_RETENTION.to_owned());
         } else if self.access_mode == Some(AccessMode::Single) {
             link.access_mode = AccessMode::Single;
             link.refresh_rate = None;
         }
         if let Some(stale_in) = self.stale_in {
-            link.stale_in = stale_in;
+            link.stale_in = Some(stale_in);
         }
         if let Some(resources) = self.fetch_resources {
             link.fetch_resources = resources;

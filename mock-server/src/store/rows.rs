@@ -25,7 +25,6 @@ struct RowRef<'a> {
 struct SessionRef<'a> {
     id: &'a str,
     expires_at: DateTime<Utc>,
-    challenge: &'a str,
 }
 
 /// A link row read back.
@@ -62,7 +61,6 @@ impl Row {
 pub(super) struct SessionRow {
     pub id: String,
     pub expires_at: DateTime<Utc>,
-    pub challenge: String,
 }
 
 impl SessionRow {
@@ -72,7 +70,6 @@ impl SessionRow {
             MfaSession {
                 link,
                 expires_at: self.expires_at,
-                challenge: self.challenge,
             },
         )
     }
@@ -94,7 +91,6 @@ pub(super) fn link_row(state: &TenantState, id: Uuid) -> Option<String> {
             .map(|(sid, s)| SessionRef {
                 id: sid,
                 expires_at: s.expires_at,
-                challenge: &s.challenge,
             })
             .collect(),
     };

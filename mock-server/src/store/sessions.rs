@@ -16,7 +16,6 @@ use crate::tenant::TenantId;
 pub(crate) struct MfaSession {
     pub link: Uuid,
     pub expires_at: DateTime<Utc>,
-    pub challenge: String,
 }
 
 /// A 32-hex id (sessions, request ids).
@@ -42,30 +41,17 @@ impl Store {
     ) -> MfaChallenge {
         let now = self.clock().now();
         let session = hex_id();
-        // A five-digit numeric challenge, as Belvo's token_generation_data example shows.
-        let challenge = format!(
-            "{:05}",
-            u64::from_str_radix(&session[..8], 16).unwrap_or(0) % 100_000
-        );
         let expires_at = now
             .checked_add_signed(self.session_expiry())
             .unwrap_or(DateTime::<Utc>::MAX_UTC);
         tx.apply(
             tenant,
-            Op::Session(
-                session.clone(),
-                Some(MfaSession {
-                    link,
-                    expires_at,
-                    challenge: challenge.clone(),
-                }),
-            ),
+            Op::Session(session.clone(), Some(MfaSession { link, expires_at })),
         );
         MfaChallenge {
             session,
             expiry: self.session_expiry().num_seconds().max(0) as u64,
             link,
-            challenge,
         }
     }
 
@@ -91,7 +77,6 @@ impl Store {
                 session: request.session.clone(),
                 expiry: (session.expires_at - now).num_seconds().max(0) as u64,
                 link: request.link,
-                challenge: session.challenge,
             })),
             Some(WRONG_TOKEN) => Err(Error::Login(LoginFailure::InvalidCredentials)),
             Some(_) => {

@@ -183,7 +183,6 @@ mod tests {
         MfaSession {
             link: Uuid::nil(),
             expires_at: DateTime::from_timestamp(at, 0).unwrap_or_default(),
-            challenge: "12345".into(),
         }
     }
 

@@ -23,11 +23,15 @@ async fn registering_answers_428_token_required_and_keeps_the_link_unconfirmed()
         "A MFA token is required by the institution to login"
     );
     assert_eq!(element["expiry"], 120);
-    assert_eq!(element["token_generation_data"]["type"], "numeric");
-    assert_eq!(element["token_generation_data"]["expects_user_input"], true);
+    // Belvo's INSS link guide (belvo-api.md §11.1), exactly.
     assert_eq!(
-        element["token_generation_data"]["instructions"],
-        "Use this code to generate the token"
+        element["token_generation_data"],
+        json!({
+            "instructions": "Use your app or device to generate a token",
+            "type": "inputless",
+            "value": null,
+            "expects_user_input": true
+        })
     );
     let link = api
         .get(&format!(
@@ -438,4 +442,38 @@ async fn past_the_unconfirmed_cap_the_oldest_registration_is_forgotten() {
         .await
         .expect(200, "link.json");
     assert_eq!(api.get("/api/links/").await.body["count"], 3);
+}
+
+/// Belvo's INSS link guide (belvo-api.md §11.1): its request example, then its PATCH
+/// response's fields for a single link.
+#[tokio::test]
+async fn a_single_link_completed_as_in_the_inss_guide_has_the_guide_s_fields() {
+    let api = Api::start().await;
+    let challenge = api
+        .post(
+            "/api/links/",
+            json!({
+                "institution": "inss_br_employment", "username": "52998224725",
+                "password": "a-good-password", "fetch_resources": ["EMPLOYMENTS", "OWNERS"],
+                "access_mode": "single", "external_id": "user-3f2a"
+            }),
+        )
+        .await;
+    let element = challenge.expect(428, "token_required.json")[0].clone();
+    assert_eq!(element["token_generation_data"]["type"], "inputless");
+    let reply = api
+        .patch(
+            "/api/links/",
+            json!({"link": element["link"], "session": element["session"], "token": "123456"}),
+        )
+        .await;
+    let link = reply.expect(200, "link.json");
+    assert_eq!(link["access_mode"], "single");
+    assert_eq!(link["status"], "valid");
+    assert_eq!(link["refresh_rate"], Value::Null);
+    assert_eq!(link["credentials_storage"], "365d");
+    assert_eq!(link["stale_in"], Value::Null);
+    assert_eq!(link["fetch_resources"], json!(["EMPLOYMENTS", "OWNERS"]));
+    assert_eq!(link["external_id"], "user-3f2a");
+    assert_eq!(link["institution_user_id"].as_str().map(str::len), Some(44));
 }

@@ -28,7 +28,7 @@ fn a_minimal_request_gets_belvos_defaults() {
     assert_eq!(link.cpf, "52998224725");
     assert_eq!(link.access_mode, AccessMode::Recurrent);
     assert_eq!(link.credentials_storage, "store");
-    assert_eq!(link.stale_in, "365d");
+    assert_eq!(link.stale_in.as_deref(), Some("365d"));
     assert_eq!(link.fetch_resources, vec!["EMPLOYMENTS", "OWNERS"]);
     assert_eq!(link.scenario, None);
 }
@@ -41,8 +41,11 @@ fn single_links_store_credentials_for_365_days_by_default() {
     })))
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(link.credentials_storage, "365d");
+    // Belvo's INSS link guide: a single link's PATCH response shows `"stale_in": null`.
+    assert_eq!(link.stale_in, None);
     let stored = link.into_link(Uuid::nil(), Uuid::nil(), Utc::now(), LinkStatus::Valid, 0);
     assert_eq!(stored.refresh_rate, None);
+    assert_eq!(stored.to_json()["stale_in"], serde_json::Value::Null);
 }
 
 #[test]
