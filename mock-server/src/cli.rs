@@ -144,9 +144,19 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_WEBHOOK_RETRIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub webhook_retries: u32,
 
-    /// Seconds before the first retry, 0 to 3,600; each next retry waits twice as long.
+    /// Seconds of the retry step, 0 to 3,600: retry N waits N steps (linear, as Belvo
+    /// documents), or 2^(N-1) steps with `--webhook-backoff-schedule doubling`.
     #[arg(long, env = "BELVO_MOCK_WEBHOOK_BACKOFF", default_value_t = 3.0, value_parser = backoff)]
     pub webhook_backoff: f64,
+
+    /// How retry waits grow: `linear` (3, 6, 9, 12, 15 s; Belvo's documented policy) or
+    /// `doubling` (3, 6, 12, 24, 48 s).
+    #[arg(
+        long,
+        env = "BELVO_MOCK_WEBHOOK_BACKOFF_SCHEDULE",
+        default_value = "linear"
+    )]
+    pub webhook_backoff_schedule: crate::config::Backoff,
 
     /// Seconds a receiver has to answer 2xx (more than 0).
     #[arg(long, env = "BELVO_MOCK_WEBHOOK_TIMEOUT", default_value_t = 5.0, value_parser = positive_seconds)]
@@ -210,7 +220,7 @@ fn positive_seconds(raw: &str) -> Result<f64, String> {
     }
 }
 
-/// The first retry's wait: 0 to 3,600 s (doubled per retry, twenty retries stay within a
+/// The retry step: 0 to 3,600 s (even doubled per retry, twenty retries stay within a
 /// century of virtual time).
 fn backoff(raw: &str) -> Result<f64, String> {
     match seconds(raw) {
@@ -298,6 +308,7 @@ impl ServeArgs {
                 delay: Duration::from_secs_f64(self.webhook_delay),
                 retries: self.webhook_retries,
                 backoff: Duration::from_secs_f64(self.webhook_backoff),
+                schedule: self.webhook_backoff_schedule,
                 timeout: Duration::from_secs_f64(self.webhook_timeout),
                 concurrency: usize::from(self.webhook_concurrency),
                 ..crate::webhooks::Settings::default()
@@ -378,6 +389,12 @@ mod tests {
         assert!(refused(&["--webhook-timeout", "0"]).contains("above 0"));
         assert!(refused(&["--header-read-timeout", "0"]).contains("above 0"));
         assert!(refused(&["--webhook-backoff", "7200"]).contains("0 to 3600"));
+        assert!(
+            refused(&["--webhook-backoff-schedule", "exponential"])
+                .contains("expected linear or doubling")
+        );
+        assert!(refused(&["--stall-timeout", "0"]).contains("above 0"));
+        assert!(refused(&["--body-read-timeout", "0"]).contains("above 0"));
         assert!(refused(&["--webhook-retries", "21"]).contains("0..=20"));
         assert!(
             refused(&["--webhook-authorization", "Bearer a\r\nX-Evil: 1"])

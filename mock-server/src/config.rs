@@ -143,6 +143,18 @@ mod tests {
     }
 
     #[test]
+    fn retries_wait_linearly_by_default_or_double_when_asked() {
+        let step = Duration::from_secs(3);
+        let waits = |b: Backoff| {
+            (1..=5)
+                .map(|r| b.wait(step, r).as_secs())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(waits(Backoff::default()), [3, 6, 9, 12, 15]);
+        assert_eq!(waits(Backoff::Doubling), [3, 6, 12, 24, 48]);
+    }
+
+    #[test]
     fn debug_output_never_shows_the_password() {
         let shown = format!("{:?}", SecretKey::new("id", "hunter2hunter2"));
         assert!(!shown.contains("hunter2"));
@@ -188,8 +200,11 @@ pub struct WebhookSettings {
     pub delay: Duration,
     /// Retries after the first attempt.
     pub retries: u32,
-    /// The first retry's wait; each next one doubles (3, 6, 12, 24, 48 s by default).
+    /// The retry step: linear waits are 1, 2, 3… steps (3, 6, 9, 12, 15 s by default), doubling
+    /// ones 1, 2, 4… steps.
     pub backoff: Duration,
+    /// How retry waits grow.
+    pub schedule: Backoff,
     /// An attempt succeeds on a 2xx received within this time.
     pub timeout: Duration,
     /// Requests in flight at once.
@@ -204,9 +219,42 @@ impl Default for WebhookSettings {
             delay: Duration::from_secs(2),
             retries: 5,
             backoff: Duration::from_secs(3),
+            schedule: Backoff::Linear,
             timeout: Duration::from_secs(5),
             concurrency: 32,
             journal_limit: 10_000,
+        }
+    }
+}
+
+/// How the waits between webhook retries grow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Backoff {
+    /// One more step each retry: Belvo's documented "linear backoff" (belvo-api.md §11.2).
+    #[default]
+    Linear,
+    /// Twice the previous wait each retry (the fake's schedule before Belvo's was found).
+    Doubling,
+}
+
+impl Backoff {
+    /// The wait before retry number `retry` (1-based).
+    pub fn wait(self, step: Duration, retry: u32) -> Duration {
+        let steps = match self {
+            Self::Linear => retry.max(1),
+            Self::Doubling => 1u32 << (retry.max(1) - 1).min(20),
+        };
+        step.saturating_mul(steps)
+    }
+}
+
+impl FromStr for Backoff {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "linear" => Ok(Self::Linear),
+            "doubling" => Ok(Self::Doubling),
+            other => Err(format!("expected linear or doubling, got {other:?}")),
         }
     }
 }

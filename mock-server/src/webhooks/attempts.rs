@@ -88,9 +88,8 @@ impl Journal {
             delivery.status = DeliveryStatus::Delivered;
             delivery.next_attempt_at = None;
         } else if delivery.round <= settings.retries {
-            let factor = 1u32 << (delivery.round - 1).min(20);
-            let wait = chrono::Duration::from_std(settings.backoff * factor)
-                .unwrap_or(chrono::Duration::MAX);
+            let wait = settings.schedule.wait(settings.backoff, delivery.round);
+            let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
             let at = now + wait;
             delivery.next_attempt_at = Some(at);
             retry_at = Some((at, delivery.seq));

@@ -94,7 +94,7 @@ fn without_a_url_events_are_recorded_as_undeliverable() {
 }
 
 #[test]
-fn failures_retry_with_doubling_backoff_then_fail_and_redeliver_starts_again() {
+fn failures_retry_with_a_linear_backoff_then_fail_and_redeliver_starts_again() {
     let j = journal(Some("http://x"));
     let t = TenantId::from_index(0);
     let id = emit(&j, t, event());
