@@ -341,7 +341,9 @@ impl NewLink {
             cpf,
             scenario: Scenario::from_name(&password),
             access_mode,
-            external_id,
+            // Belvo forces `null` when it detects personal data (spec 1.223); the value is
+            // never stored, echoed or logged.
+            external_id: external_id.filter(|id| !super::pii::contains_pii(id)),
             credentials_storage,
             fetch_resources: resources
                 .unwrap_or_else(|| INSS_RESOURCES.iter().map(|s| (*s).to_owned()).collect()),

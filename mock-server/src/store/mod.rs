@@ -19,6 +19,7 @@ pub(crate) mod fields;
 pub(crate) mod institutions;
 mod lifecycle;
 pub(crate) mod links;
+mod pii;
 pub(crate) mod query;
 pub mod records;
 mod restore;

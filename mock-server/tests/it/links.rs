@@ -477,3 +477,51 @@ async fn a_single_link_completed_as_in_the_inss_guide_has_the_guide_s_fields() {
     assert_eq!(link["external_id"], "user-3f2a");
     assert_eq!(link["institution_user_id"].as_str().map(str::len), Some(44));
 }
+
+/// Spec 1.223: an `external_id` holding personal data is forced to `null` (belvo-api.md
+/// §11.4); the fake's detection is in the README.
+#[tokio::test]
+async fn an_external_id_holding_personal_data_is_stored_and_returned_as_null() {
+    let api = Api::start().await;
+    for (external_id, kept) in [
+        ("529.982.247-25", false),
+        ("maria.silva@example.com.br", false),
+        ("+55 11 91234-5678", false),
+        ("11.222.333/0001-81", false),
+        ("user-3f2a", true),
+    ] {
+        let challenge = api
+            .post(
+                "/api/links/",
+                json!({
+                    "institution": "inss_br_employment", "username": "52998224725",
+                    "password": "a-good-password", "external_id": external_id
+                }),
+            )
+            .await;
+        let element = challenge.expect(428, "token_required.json")[0].clone();
+        assert!(
+            !challenge.text.contains(external_id),
+            "never echoed: {}",
+            challenge.text
+        );
+        let done = api
+            .patch(
+                "/api/links/",
+                json!({"link": element["link"], "session": element["session"], "token": "1234"}),
+            )
+            .await;
+        let link = done.expect(200, "link.json").clone();
+        let expected = if kept {
+            json!(external_id)
+        } else {
+            Value::Null
+        };
+        assert_eq!(link["external_id"], expected, "{external_id}");
+        let stored = api.get(&format!("/api/links/{}/", id_of(&link))).await;
+        assert_eq!(stored.expect(200, "link.json")["external_id"], expected);
+    }
+    let journal = api.get("/_mock/requests?page_size=1000").await;
+    let text = journal.expect(200, "mock_requests.json").to_string();
+    assert!(!text.contains("maria.silva") && !text.contains("529.982.247-25"));
+}
