@@ -51,16 +51,22 @@ impl WebhookType {
 #[serde(rename_all = "snake_case")]
 pub enum WebhookCode {
     HistoricalUpdate,
+    NewOwnersAvailable,
+    NewEmploymentsAvailable,
     LinkDeleted,
     InvalidCredentials,
+    TokenRequired,
 }
 
 impl WebhookCode {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::HistoricalUpdate => "historical_update",
+            Self::NewOwnersAvailable => "new_owners_available",
+            Self::NewEmploymentsAvailable => "new_employments_available",
             Self::LinkDeleted => "link_deleted",
             Self::InvalidCredentials => "invalid_credentials",
+            Self::TokenRequired => "token_required",
         }
     }
 }
@@ -95,8 +101,14 @@ impl std::fmt::Display for WebhookCode {
 pub enum Notice {
     /// `<RESOURCE>` `historical_update`: the data was fetched; `total` records are stored.
     HistoricalUpdate { resource: Resource, total: usize },
+    /// `<RESOURCE>` `new_<resource>_available`: a scheduled refresh found `count` records new
+    /// or changed (belvo-api.md §11.3).
+    NewRecords { resource: Resource, count: usize },
     /// `LINK` `link_deleted`, after an asynchronous delete.
     LinkDeleted,
+    /// `LINK` `token_required`: the institution wants a new MFA token to keep the recurrent
+    /// link updated.
+    TokenRequired,
     /// `LINK` `invalid_credentials`: a refresh found the login failing.
     InvalidCredentials {
         code: &'static str,
@@ -104,6 +116,9 @@ pub enum Notice {
         status: u16,
     },
 }
+
+/// Belvo's message for a login that needs a token (the 428's, and the LINK webhook's).
+pub const TOKEN_REQUIRED_MESSAGE: &str = "A MFA token is required by the institution to login";
 
 /// Something to notify a tenant's webhook URL about.
 #[derive(Clone, Debug, PartialEq)]
@@ -118,15 +133,15 @@ pub struct Event {
 impl Event {
     pub fn webhook_type(&self) -> WebhookType {
         match &self.notice {
-            Notice::HistoricalUpdate {
-                resource: Resource::Owners,
-                ..
-            } => WebhookType::Owners,
-            Notice::HistoricalUpdate {
-                resource: Resource::Employments,
-                ..
-            } => WebhookType::Employments,
-            Notice::LinkDeleted | Notice::InvalidCredentials { .. } => WebhookType::Link,
+            Notice::HistoricalUpdate { resource, .. } | Notice::NewRecords { resource, .. } => {
+                match resource {
+                    Resource::Owners => WebhookType::Owners,
+                    Resource::Employments => WebhookType::Employments,
+                }
+            }
+            Notice::LinkDeleted | Notice::InvalidCredentials { .. } | Notice::TokenRequired => {
+                WebhookType::Link
+            }
         }
     }
 
@@ -134,15 +149,26 @@ impl Event {
         match &self.notice {
             Notice::HistoricalUpdate { .. } => "historical_update",
             Notice::LinkDeleted => "link_deleted",
-            Notice::InvalidCredentials { .. } => "recurrent_update",
+            Notice::NewRecords { .. }
+            | Notice::InvalidCredentials { .. }
+            | Notice::TokenRequired => "recurrent_update",
         }
     }
 
     pub fn webhook_code(&self) -> WebhookCode {
         match &self.notice {
             Notice::HistoricalUpdate { .. } => WebhookCode::HistoricalUpdate,
+            Notice::NewRecords {
+                resource: Resource::Owners,
+                ..
+            } => WebhookCode::NewOwnersAvailable,
+            Notice::NewRecords {
+                resource: Resource::Employments,
+                ..
+            } => WebhookCode::NewEmploymentsAvailable,
             Notice::LinkDeleted => WebhookCode::LinkDeleted,
             Notice::InvalidCredentials { .. } => WebhookCode::InvalidCredentials,
+            Notice::TokenRequired => WebhookCode::TokenRequired,
         }
     }
 
@@ -157,7 +183,20 @@ impl Event {
                 resource: Resource::Employments,
                 total,
             } => json!({"total_employments": total}),
+            Notice::NewRecords {
+                resource: Resource::Owners,
+                count,
+            } => json!({"new_owners": count}),
+            Notice::NewRecords {
+                resource: Resource::Employments,
+                count,
+            } => json!({"new_employments": count}),
             Notice::LinkDeleted => json!({}),
+            Notice::TokenRequired => json!({
+                "error_code": "token_required",
+                "error_message": TOKEN_REQUIRED_MESSAGE,
+                "status": 428
+            }),
             Notice::InvalidCredentials {
                 code,
                 message,

@@ -113,7 +113,8 @@ async fn serve(
 }
 
 /// Housekeeping every 30 s and whenever the virtual clock jumps: expired sessions and
-/// abandoned unconfirmed links go, so memory stays bounded under any load.
+/// abandoned unconfirmed links go, so memory stays bounded under any load, and scheduled
+/// refreshes that fell due run.
 async fn sweep_forever(app: App) {
     loop {
         let clock = app.clock.clone();
@@ -128,6 +129,12 @@ async fn sweep_forever(app: App) {
             Ok(0) => {}
             Ok(forgotten) => tracing::debug!("swept {forgotten} abandoned unconfirmed link(s)"),
             Err(e) => tracing::error!("housekeeping failed: {e}"),
+        }
+        // Refreshes that fell due as real time passed (an advance runs its own at once).
+        match app.refresh_due().await {
+            Ok(0) => {}
+            Ok(ran) => tracing::debug!("ran {ran} scheduled refresh(es)"),
+            Err(e) => tracing::error!("scheduled refreshes failed: {e}"),
         }
     }
 }
@@ -199,12 +206,14 @@ impl MockServer {
         &self.config.keys
     }
 
-    /// Moves the virtual clock forward: MFA sessions expire, cooldowns end.
+    /// Moves the virtual clock forward: MFA sessions expire, cooldowns end, and every
+    /// scheduled refresh of a recurrent link that falls due in the span runs (in order)
+    /// before this returns, its webhooks journaled: no sleeping needed.
     ///
     /// # Panics
     /// When the advance would carry timestamps past the year 9999.
     pub fn advance_clock(&self, by: Duration) {
-        if let Err(e) = self.app.change_blocking(self.app.advance_plan(by)) {
+        if let Err(e) = self.app.advance_clock_blocking(by) {
             panic!("cannot advance the clock by {by:?}: {e}");
         }
     }

@@ -26,6 +26,10 @@ pub enum Scenario {
     Unexpected,
     #[serde(rename = "mock:no-data")]
     NoData,
+    /// Logs in normally; the link's next refresh finds the institution asking for a new MFA
+    /// token (status `token_required`, a `LINK` `token_required` webhook).
+    #[serde(rename = "mock:token-required")]
+    TokenRequired,
 }
 
 impl Scenario {
@@ -43,6 +47,7 @@ impl Scenario {
         ("mock:timeout", Scenario::Timeout),
         ("mock:unexpected", Scenario::Unexpected),
         ("mock:no-data", Scenario::NoData),
+        ("mock:token-required", Scenario::TokenRequired),
     ];
 
     /// The scenario with this exact name (a password or a fixture's `scenario`).

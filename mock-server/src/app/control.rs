@@ -15,6 +15,8 @@ use crate::webhooks::{Delivery, WebhookConfig};
 /// Sessions and links a housekeeping step removes at most: one step holds the tenant locks
 /// (and, in memory, the main thread) for about a millisecond.
 const SWEEP_STEP: usize = 1_000;
+/// Scheduled refreshes per change: each renders a person, so fewer than sweep steps.
+const REFRESH_STEP: usize = 100;
 
 /// The meta row of the clock's offset.
 const CLOCK_OFFSET: &str = "clock_offset_micros";
@@ -168,8 +170,38 @@ impl App {
         }
     }
 
+    /// Moves the clock, then runs every scheduled refresh that fell due in the span (in
+    /// order, each as of its own moment) before answering, so a caller sees their webhooks
+    /// journaled once this returns.
     pub async fn advance_clock(&self, by: Duration) -> Result<(), Error> {
-        self.change(self.advance_plan(by)).await
+        self.change(self.advance_plan(by)).await?;
+        self.refresh_due().await.map(|_| ())
+    }
+
+    /// [`App::advance_clock`] from a thread outside the runtime (the in-process handle).
+    pub fn advance_clock_blocking(&self, by: Duration) -> Result<(), Error> {
+        self.change_blocking(self.advance_plan(by))?;
+        while self
+            .change_blocking(|tx| Ok(tx.store().run_due(tx, REFRESH_STEP)))?
+            .1
+        {}
+        Ok(())
+    }
+
+    /// Runs every scheduled refresh due by now, in steps (yielding between, like the sweep).
+    /// Returns how many ran.
+    pub async fn refresh_due(&self) -> Result<usize, Error> {
+        let mut ran = 0;
+        loop {
+            let (done, more) = self
+                .change(|tx| Ok(tx.store().run_due(tx, REFRESH_STEP)))
+                .await?;
+            ran += done;
+            if !more {
+                return Ok(ran);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     /// How the link's next login behaves (`None` clears it).

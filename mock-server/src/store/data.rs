@@ -64,6 +64,7 @@ impl Store {
             index: 0,
             id: record_id(link.id, "owner", 0),
             collected_at: now,
+            created_at: None,
         }]
     }
 
@@ -73,6 +74,7 @@ impl Store {
                 index,
                 id: record_id(link.id, "employment", index),
                 collected_at: now,
+                created_at: None,
             })
             .collect()
     }
@@ -83,6 +85,7 @@ impl Store {
             id: fetched.id,
             link: link.id,
             collected_at: fetched.collected_at,
+            created_at: fetched.created_at(),
             cpf: link.cpf.clone(),
             owner: person.owner.clone(),
         }
@@ -94,6 +97,7 @@ impl Store {
             id: fetched.id,
             link: link.id,
             collected_at: fetched.collected_at,
+            created_at: fetched.created_at(),
             employment: person.employments.get(fetched.index)?.clone(),
         })
     }
@@ -143,6 +147,76 @@ impl Store {
             data.employments = Some(Self::fetched_employments(link, &person, now));
         }
         tx.apply(tenant, Op::Data(link.id, Some(data)));
+    }
+
+    /// A scheduled refresh's fetch, as of `at`: every record is collected anew; one whose
+    /// content is what it was keeps its `created_at`, one that was not there before or
+    /// changed (a salary month more, an end date) is new, created `at`. Returns how many of
+    /// each resource are new: what `created_at__range=<that day>` lists.
+    pub(super) fn refetch(
+        &self,
+        tx: &mut Tx<'_>,
+        tenant: TenantId,
+        link: &Link,
+        resources: &[Resource],
+        at: DateTime<Utc>,
+    ) -> Vec<(Resource, usize)> {
+        let before = tx
+            .state(tenant)
+            .data
+            .get(&link.id)
+            .cloned()
+            .unwrap_or_default();
+        let mut data = before.clone();
+        let mut news = Vec::new();
+        for &resource in resources {
+            let (previous, fresh) = match resource {
+                Resource::Owners => (before.owners.as_deref(), Self::fetched_owners(link, at)),
+                Resource::Employments => {
+                    let person = self.person(link, at.date_naive());
+                    let fresh = Self::fetched_employments(link, &person, at);
+                    (before.employments.as_deref(), fresh)
+                }
+            };
+            let mut new = 0;
+            let merged: Vec<Fetched> = fresh
+                .into_iter()
+                .map(|mut record| {
+                    let old = previous
+                        .unwrap_or_default()
+                        .iter()
+                        .find(|old| old.id == record.id);
+                    let unchanged = old.is_some_and(|old| {
+                        self.content(resource, link, old) == self.content(resource, link, &record)
+                    });
+                    record.created_at = match old {
+                        Some(old) if unchanged => Some(old.created_at()),
+                        _ => {
+                            new += 1;
+                            Some(at)
+                        }
+                    };
+                    record
+                })
+                .collect();
+            match resource {
+                Resource::Owners => data.owners = Some(merged),
+                Resource::Employments => data.employments = Some(merged),
+            }
+            news.push((resource, new));
+        }
+        tx.apply(tenant, Op::Data(link.id, Some(data)));
+        news
+    }
+
+    /// A record's content without its collection times, for telling what changed.
+    fn content(&self, resource: Resource, link: &Link, fetched: &Fetched) -> Option<Value> {
+        let mut record = self.render(resource, link, fetched)?;
+        if let Some(fields) = record.as_object_mut() {
+            fields.remove("created_at");
+            fields.remove("collected_at");
+        }
+        Some(record)
     }
 
     /// Stores employments of a link: each replaces the one with its id, the rest stay.

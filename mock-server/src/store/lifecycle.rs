@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::error::Error;
-use super::links::{self, Link, LinkStatus, NewLink, Options, Resume};
+use super::links::{self, AccessMode, Link, LinkStatus, NewLink, Options, Resume};
 use super::sessions::Login;
 use super::state::Op;
 use super::tx::Tx;
@@ -118,7 +118,18 @@ impl Store {
         if link.status == LinkStatus::Unconfirmed {
             return Err(Error::UnconfirmedLink);
         }
+        let was = link.access_mode;
         options.apply(&mut link)?;
+        // Spec 1.223: a link switched from single to recurrent gets a historical update the
+        // next day, then follows the schedule; switched back, it leaves it.
+        link.historical_due = match (was, link.access_mode) {
+            (AccessMode::Single, AccessMode::Recurrent) => self
+                .clock()
+                .now()
+                .checked_add_signed(chrono::Duration::days(1)),
+            (_, AccessMode::Single) => None,
+            _ => link.historical_due,
+        };
         tx.apply(tenant, Op::Link(id, Some(Box::new(link.clone()))));
         Ok(link)
     }
@@ -223,27 +234,10 @@ impl Store {
             }
         }
         link.last_refresh_at = Some(now);
-        // The refresh logs in again: credentials that stopped working invalidate the link,
-        // and Belvo tells by a LINK webhook instead of an error (the refresh is asynchronous).
-        if let Some(error) = link.scenario.and_then(links::login_error) {
-            link.status = LinkStatus::Invalid;
-            let (code, message) = error
-                .elements()
-                .first()
-                .map(|(_, code, message)| (*code, message.clone()))
-                .unwrap_or(("login_error", String::new()));
-            let event = Event {
-                link_id: link.id,
-                request_id,
-                external_id: link.external_id.clone(),
-                notice: Notice::InvalidCredentials {
-                    code,
-                    message,
-                    status: error.status(),
-                },
-            };
-            tx.apply(tenant, Op::Link(id, Some(Box::new(link))));
-            tx.emit(tenant, event);
+        // The refresh logs in again: credentials that stopped working invalidate the link
+        // (or the institution wants a new token), and Belvo tells by a LINK webhook instead
+        // of an error (the refresh is asynchronous).
+        if self.login_fails(tx, tenant, &mut link, now, request_id, "refresh") {
             return Ok(resources);
         }
         link.last_accessed_at = Some(now);
@@ -274,8 +268,11 @@ impl Store {
     /// fetched and announced (a historical update).
     fn log_in(&self, tx: &mut Tx<'_>, tenant: TenantId, mut link: Link, request_id: Uuid) -> Link {
         let now = self.clock().now();
-        link.status = LinkStatus::Valid;
+        if link.status != LinkStatus::Valid {
+            link.set_status(LinkStatus::Valid, now, "login");
+        }
         link.last_accessed_at = Some(now);
+        link.historical_due = None;
         tx.apply(tenant, Op::Link(link.id, Some(Box::new(link.clone()))));
         let resources = link.resources();
         self.fetch(tx, tenant, &link, &resources, now);
@@ -285,7 +282,7 @@ impl Store {
 
     /// Announces a historical update of `resources`: one webhook per resource whose totals
     /// are what the list endpoints return once the change is committed.
-    fn announce_update(
+    pub(super) fn announce_update(
         &self,
         tx: &mut Tx<'_>,
         tenant: TenantId,

@@ -35,6 +35,19 @@ pub enum RefreshRate {
     Month,
 }
 
+impl RefreshRate {
+    /// How long after a recurrent link's last update its next scheduled refresh runs.
+    pub fn period(self) -> chrono::Duration {
+        match self {
+            Self::SixHours => chrono::Duration::hours(6),
+            Self::TwelveHours => chrono::Duration::hours(12),
+            Self::Day => chrono::Duration::days(1),
+            Self::Week => chrono::Duration::days(7),
+            Self::Month => chrono::Duration::days(30),
+        }
+    }
+}
+
 /// The refresh rate Belvo gives recurrent links.
 const DEFAULT_REFRESH_RATE: RefreshRate = RefreshRate::Week;
 /// Data retention and single-link credential storage default (365 days).
@@ -95,7 +108,7 @@ pub fn login_error(scenario: Scenario) -> Option<Error> {
         Scenario::TooManySessions => Error::TooManySessions,
         Scenario::Timeout => Error::RequestTimeout,
         Scenario::Unexpected => Error::Unexpected,
-        Scenario::NoMfa | Scenario::NoData => return None,
+        Scenario::NoMfa | Scenario::NoData | Scenario::TokenRequired => return None,
     })
 }
 
@@ -135,11 +148,55 @@ pub struct Link {
     pub scenario: Option<Scenario>,
     /// The last explicit refresh, for the 10-minute cooldown.
     pub last_refresh_at: Option<DateTime<Utc>>,
+    /// When a link just switched from single to recurrent gets its historical update (the
+    /// next day, spec 1.223), before joining the schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub historical_due: Option<DateTime<Utc>>,
+    /// Its status changes, oldest first (the last [`HISTORY`]), for the dashboard.
+    #[serde(default)]
+    pub history: Vec<StatusChange>,
     /// Insertion order within the tenant; lists are newest first.
     pub seq: u64,
 }
 
+/// Status changes kept per link.
+pub const HISTORY: usize = 20;
+
+/// One change of a link's status, and what caused it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StatusChange {
+    pub at: DateTime<Utc>,
+    pub status: LinkStatus,
+    pub cause: String,
+}
+
 impl Link {
+    /// Sets the status, noting the change in the link's history.
+    pub fn set_status(&mut self, status: LinkStatus, at: DateTime<Utc>, cause: &str) {
+        self.status = status;
+        if self.history.len() >= HISTORY {
+            self.history.remove(0);
+        }
+        self.history.push(StatusChange {
+            at,
+            status,
+            cause: cause.to_owned(),
+        });
+    }
+
+    /// When the schedule refreshes this link next: recurrent and `valid` links only, at their
+    /// `refresh_rate` after their last update (or at their pending historical update).
+    pub fn next_refresh(&self) -> Option<DateTime<Utc>> {
+        if self.status != LinkStatus::Valid || self.access_mode != AccessMode::Recurrent {
+            return None;
+        }
+        if let Some(due) = self.historical_due {
+            return Some(due);
+        }
+        let last = self.last_accessed_at?;
+        last.checked_add_signed(self.refresh_rate?.period())
+    }
+
     /// The resources its historical updates fetch (its `fetch_resources` this fake serves).
     pub fn resources(&self) -> Vec<Resource> {
         self.fetch_resources
@@ -383,6 +440,12 @@ impl NewLink {
             cpf: self.cpf,
             scenario: self.scenario,
             last_refresh_at: None,
+            historical_due: None,
+            history: vec![StatusChange {
+                at: now,
+                status,
+                cause: "created".to_owned(),
+            }],
             seq,
         }
     }

@@ -24,6 +24,7 @@ pub(crate) mod query;
 pub mod records;
 mod restore;
 mod rows;
+mod schedule;
 mod sessions;
 mod state;
 mod tx;

@@ -28,6 +28,8 @@ pub struct OwnerRecord {
     pub id: Uuid,
     pub link: Uuid,
     pub collected_at: DateTime<Utc>,
+    /// When this data point was last new (see [`Fetched::created_at`]).
+    pub created_at: DateTime<Utc>,
     /// The link's CPF (11 digits): the owner's `document_id`.
     pub cpf: String,
     pub owner: Owner,
@@ -41,7 +43,7 @@ impl OwnerRecord {
             "link": self.link,
             "internal_identification": o.internal_identification,
             "collected_at": format_timestamp(self.collected_at),
-            "created_at": format_timestamp(self.collected_at),
+            "created_at": format_timestamp(self.created_at),
             "display_name": o.display_name,
             "email": o.email,
             "phone_number": o.phone_number,
@@ -61,6 +63,8 @@ pub struct EmploymentRecord {
     pub id: Uuid,
     pub link: Uuid,
     pub collected_at: DateTime<Utc>,
+    /// When this data point was last new (see [`Fetched::created_at`]).
+    pub created_at: DateTime<Utc>,
     pub employment: Employment,
 }
 
@@ -70,7 +74,7 @@ impl EmploymentRecord {
         json!({
             "id": self.id,
             "link": self.link,
-            "created_at": format_timestamp(self.collected_at),
+            "created_at": format_timestamp(self.created_at),
             "collected_at": format_timestamp(self.collected_at),
             "start_date": e.start_date,
             "end_date": e.end_date,
@@ -89,6 +93,17 @@ pub struct Fetched {
     pub index: usize,
     pub id: Uuid,
     pub collected_at: DateTime<Utc>,
+    /// When the record was last new: the refresh that first found it, or found it changed
+    /// (a new salary month, an end date). `None`: its collection (a historical update
+    /// collects everything anew).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl Fetched {
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at.unwrap_or(self.collected_at)
+    }
 }
 
 /// What has been fetched for one link; `None` means never fetched (an empty list).

@@ -1,7 +1,7 @@
 //! One tenant's state in memory, and the only way it changes: [`Op`]s, each applied whole
 //! and answered with its exact inverse, so a change that cannot be persisted is undone.
-//! The derived indexes (links in creation order, unconfirmed links, session expiries, record
-//! owners) are kept here, in one place, by the ops that touch what they index.
+//! The derived indexes (links in creation order, unconfirmed links, scheduled refreshes,
+//! session expiries, record owners) are kept here, in one place, by the ops that touch what they index.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -30,6 +30,8 @@ pub(crate) struct TenantState {
     pub(super) expiries: BTreeSet<(DateTime<Utc>, String)>,
     /// Links created unconfirmed, by creation time, for sweeping the abandoned ones.
     pub(super) unconfirmed: BTreeSet<(DateTime<Utc>, Uuid)>,
+    /// Recurrent links by their next scheduled refresh ([`Link::next_refresh`]).
+    pub(super) due: BTreeSet<(DateTime<Utc>, Uuid)>,
     pub(super) next_seq: u64,
     /// When the recent sync deletions happened (rolling minute).
     pub(super) sync_deletes: VecDeque<DateTime<Utc>>,
@@ -52,6 +54,7 @@ pub(crate) struct Contents {
     link_sessions: BTreeSet<(Uuid, String)>,
     expiries: BTreeSet<(DateTime<Utc>, String)>,
     unconfirmed: BTreeSet<(DateTime<Utc>, Uuid)>,
+    due: BTreeSet<(DateTime<Utc>, Uuid)>,
     next_seq: u64,
     sync_deletes: VecDeque<DateTime<Utc>>,
     data: HashMap<Uuid, LinkData>,
@@ -97,18 +100,25 @@ impl TenantState {
                     .filter(|l| l.status == LinkStatus::Unconfirmed)
                     .map(|l| l.created_at);
                 let new_seq = link.as_ref().map(|l| l.seq);
+                let new_due = link.as_ref().and_then(|l| l.next_refresh());
                 let old = match link {
                     Some(link) => self.links.insert(id, link),
                     None => self.links.remove(&id),
                 };
                 if let Some(old) = &old {
                     self.by_seq.remove(&old.seq);
+                    if let Some(due) = old.next_refresh() {
+                        self.due.remove(&(due, id));
+                    }
                     if old.status == LinkStatus::Unconfirmed {
                         self.unconfirmed.remove(&(old.created_at, id));
                     }
                 }
                 if let Some(seq) = new_seq {
                     self.by_seq.insert(seq, id);
+                }
+                if let Some(due) = new_due {
+                    self.due.insert((due, id));
                 }
                 if let Some(created_at) = new_unconfirmed {
                     self.unconfirmed.insert((created_at, id));
@@ -152,6 +162,7 @@ impl TenantState {
                 link_sessions: std::mem::take(&mut self.link_sessions),
                 expiries: std::mem::take(&mut self.expiries),
                 unconfirmed: std::mem::take(&mut self.unconfirmed),
+                due: std::mem::take(&mut self.due),
                 next_seq: std::mem::take(&mut self.next_seq),
                 sync_deletes: std::mem::take(&mut self.sync_deletes),
                 data: std::mem::take(&mut self.data),
@@ -165,6 +176,7 @@ impl TenantState {
                 self.link_sessions = c.link_sessions;
                 self.expiries = c.expiries;
                 self.unconfirmed = c.unconfirmed;
+                self.due = c.due;
                 self.next_seq = c.next_seq;
                 self.sync_deletes = c.sync_deletes;
                 self.data = c.data;

@@ -43,6 +43,7 @@ fn a_thousand_generated_people_validate_and_look_real() {
             id: record_id(link, "owner", 0),
             link,
             collected_at: now,
+            created_at: now,
             cpf: cpf.clone(),
             owner: person.owner.clone(),
         };
@@ -63,6 +64,7 @@ fn a_thousand_generated_people_validate_and_look_real() {
                 id: record_id(link, "employment", index),
                 link,
                 collected_at: now,
+                created_at: now,
                 employment: e.clone(),
             };
             assert!(ids.insert(record.id), "record ids are unique per link");
