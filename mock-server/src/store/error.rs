@@ -110,7 +110,9 @@ impl Error {
                 .map(|f| (Some(f.field.as_str()), f.code, f.message.clone()))
                 .collect(),
             Self::NotFound => single("not_found", "Not found"),
-            Self::TokenRequired(_) => single("token_required", crate::event::TOKEN_REQUIRED_MESSAGE),
+            Self::TokenRequired(_) => {
+                single("token_required", crate::event::TOKEN_REQUIRED_MESSAGE)
+            }
             Self::SessionExpired => single(
                 "session_expired",
                 "The session you are trying to resume has expired, please start again from register/retrieve endpoint",

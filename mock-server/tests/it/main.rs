@@ -16,6 +16,7 @@ mod links;
 mod properties;
 mod protocol;
 mod realism;
+mod recurrent;
 mod soak;
 mod support;
 mod webhooks;
