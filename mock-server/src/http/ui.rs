@@ -254,6 +254,25 @@ pub async fn link(
                     tr { th { (key) } td { @if key == "status" { (status_badge(&text(&json[key]))) } @else { (text(&json[key])) } } }
                 }
                 tr { th { "CPF" } td { (masked_cpf(&link.cpf)) } }
+                tr { th { "next scheduled refresh" } td {
+                    @match link.next_refresh() {
+                        Some(at) => { (format_timestamp(at)) }
+                        None => { span.muted { "none (only valid recurrent links are refreshed)" } }
+                    }
+                } }
+            }
+        }
+        section {
+            h2 { "Status history" }
+            table id="history" {
+                tr { th { "Time" } th { "Status" } th { "Cause" } }
+                @for change in &link.history {
+                    tr {
+                        td { (format_timestamp(change.at)) }
+                        td { (status_badge(change.status.as_str())) }
+                        td { (change.cause) }
+                    }
+                }
             }
         }
         section {

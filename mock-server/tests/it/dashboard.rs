@@ -138,3 +138,45 @@ async fn the_links_page_shows_the_newest_200_and_says_how_many_there_are() {
     assert!(page.contains(&ids[200]) && page.contains(&ids[1]));
     assert!(!page.contains(&ids[0]), "the oldest is past the first 200");
 }
+
+#[tokio::test]
+async fn a_link_page_shows_its_next_scheduled_refresh_and_its_status_history() {
+    let api = Api::start().await;
+    let link = api.valid_link().await;
+    let id = link["id"].as_str().unwrap_or_default().to_owned();
+    let accessed =
+        chrono::DateTime::parse_from_rfc3339(link["last_accessed_at"].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}"));
+    let next = (accessed + chrono::Duration::days(7))
+        .with_timezone(&chrono::Utc)
+        .format("%Y-%m-%dT%H:%M:%S")
+        .to_string();
+    let (status, page, _) = html(&api, &format!("/_mock/ui/links/{id}"), Some(KEYS)).await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("next scheduled refresh") && page.contains(&next),
+        "{next}"
+    );
+    assert!(
+        page.contains("created") && page.contains("login"),
+        "unconfirmed, then valid by the login"
+    );
+    api.put(
+        &format!("/_mock/links/{id}/scenario"),
+        serde_json::json!({"scenario": "mock:invalid"}),
+    )
+    .await
+    .expect(200, "link.json");
+    api.post(
+        "/_mock/clock/advance",
+        serde_json::json!({"seconds": 8 * 86_400}),
+    )
+    .await
+    .expect(200, "mock_clock.json");
+    let (_, page, _) = html(&api, &format!("/_mock/ui/links/{id}"), Some(KEYS)).await;
+    assert!(
+        page.contains("scheduled refresh: invalid_credentials"),
+        "the history names the cause"
+    );
+    assert!(page.contains("none (only valid recurrent links are refreshed)"));
+}
