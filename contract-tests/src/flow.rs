@@ -36,6 +36,9 @@ pub struct Context {
     pub receiver_url: Option<String>,
     /// The target is a belvo-mock (it has `/_mock/`): the suite configures its webhook URL.
     pub fake: bool,
+    /// The target is the suite's own in-process fake, whose virtual clock it may move (a
+    /// fake at a URL may be shared: its clock is left alone).
+    pub owns_clock: bool,
     pub webhook_timeout: Duration,
     pub today: NaiveDate,
 }
@@ -318,8 +321,84 @@ pub async fn run(r: &mut Runner, ctx: &Context) -> Option<String> {
         r.check(name, failures, notes);
     }
 
+    recurrent_schedule(r, ctx).await;
     negative_checks(r, ctx).await;
     Some(link_id)
+}
+
+/// A recurrent link is refreshed at its `refresh_rate` (7 days). It needs a week of virtual
+/// time, so it runs only against the suite's own fake; elsewhere the report says why not.
+async fn recurrent_schedule(r: &mut Runner, ctx: &Context) {
+    if !ctx.owns_clock {
+        r.check(
+            "a recurrent link is refreshed on schedule (skipped)",
+            Vec::new(),
+            vec![
+                "needs a week of virtual time: runs only against the suite's own in-process fake"
+                    .to_owned(),
+            ],
+        );
+        return;
+    }
+    let request = json!({
+        "institution": "inss_br_employment",
+        "username": ctx.cpf,
+        "password": "mock:no-mfa",
+    });
+    let Some(created) = r
+        .call(
+            "register a recurrent link",
+            Method::POST,
+            "/api/links/",
+            Some(&request),
+            &[(201, "link.json")],
+        )
+        .await
+    else {
+        return;
+    };
+    let id = str_of(&created.body, "id").to_owned();
+    let accessed = timestamp(&created.body["last_accessed_at"]);
+    r.call(
+        "advance the fake's clock a week",
+        Method::POST,
+        "/_mock/clock/advance",
+        Some(&json!({"seconds": 7 * 86_400})),
+        &[(200, "mock_clock.json")],
+    )
+    .await;
+    let path = format!("/api/links/{id}/");
+    if let Some(after) = r
+        .call(
+            "the recurrent link was refreshed on schedule",
+            Method::GET,
+            &path,
+            None,
+            &[(200, "link.json")],
+        )
+        .await
+    {
+        let refreshed = timestamp(&after.body["last_accessed_at"]);
+        match (accessed, refreshed) {
+            (Some(a), Some(b)) if b - a == chrono::Duration::days(7) => {}
+            _ => r.fail(format!(
+                "last_accessed_at went from {} to {}, not 7 days later",
+                created.body["last_accessed_at"], after.body["last_accessed_at"]
+            )),
+        }
+    }
+    r.call(
+        "delete the recurrent link",
+        Method::DELETE,
+        &path,
+        None,
+        &[(204, "")],
+    )
+    .await;
+}
+
+fn timestamp(value: &Value) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str()?).ok()
 }
 
 /// Waits for both historical_update webhooks of the link (their totals), or, with no receiver

@@ -218,6 +218,7 @@ pub async fn run(options: Options) -> Report {
         receiver,
         receiver_url,
         fake,
+        owns_clock: _server.is_some(),
         webhook_timeout: options.webhook_timeout,
         today: chrono::Utc::now().date_naive(),
     };
