@@ -190,7 +190,9 @@ where
             });
             let connection = builder.serve_connection(io, service);
             let watched = watcher.watch(connection);
+            // The connection first: its watchdog then sees the phase it just entered.
             tokio::select! {
+                biased;
                 ended = watched => if let Err(e) = ended {
                     tracing::debug!("connection ended: {e}");
                 },

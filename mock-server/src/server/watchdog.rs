@@ -158,23 +158,39 @@ impl Activity {
         }
     }
 
-    /// Resolves when the connection must be closed, and says why. Timestamps are compared
-    /// when the timer fires, so a connection that keeps moving re-arms one timer per
-    /// timeout rather than one per request.
+    /// Resolves when the connection must be closed, and says why. Each poll compares the
+    /// timestamps with the timer: a phase with an earlier deadline (a body begins, an answer
+    /// is written) moves the timer forward, a later one waits for it to fire and re-arms it,
+    /// so a connection that keeps moving costs one timer per timeout, not one per request.
+    /// The connection's task must poll this after the connection itself (`biased`), so it
+    /// sees the phase the connection just entered.
     pub async fn overdue(&self, timeouts: Timeouts) -> Closed {
         let recheck = timeouts.header.min(timeouts.stall);
-        loop {
-            let wake = match self.deadline(&timeouts) {
-                Some((at, why)) if at <= Instant::now() => return why,
-                Some((at, _)) => at,
-                // The service's own work has no deadline; the phase after it does.
-                None => Instant::now() + recheck,
-            };
-            tokio::select! {
-                () = tokio::time::sleep_until(wake) => {}
-                () = self.evict.notified() => return Closed::Evicted,
+        let evicted = self.evict.notified();
+        tokio::pin!(evicted);
+        let timer = tokio::time::sleep_until(Instant::now() + recheck);
+        tokio::pin!(timer);
+        std::future::poll_fn(|cx| {
+            loop {
+                if evicted.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Closed::Evicted);
+                }
+                let now = Instant::now();
+                let wake = match self.deadline(&timeouts) {
+                    Some((at, why)) if at <= now => return Poll::Ready(why),
+                    Some((at, _)) => at,
+                    // The service's own work has no deadline; the phase after it does.
+                    None => now + recheck,
+                };
+                if wake < timer.deadline() || timer.is_elapsed() {
+                    timer.as_mut().reset(wake);
+                }
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
             }
-        }
+        })
+        .await
     }
 }
 

@@ -177,6 +177,9 @@ async fn an_upload_that_stops_is_cut_off_at_the_stall_timeout_and_nothing_is_sto
     let mut stream = TcpStream::connect(api.server.address())
         .await
         .expect("connects");
+    // The watchdog arms for the (long) header timeout first; the body's stall timeout, which
+    // ends sooner, must move it forward.
+    tokio::time::sleep(Duration::from_millis(50)).await;
     stream
         .write_all(stalled_upload(&api).as_bytes())
         .await
