@@ -1,11 +1,16 @@
-//! Load benchmark: wrk (64 connections, 10 s per endpoint) against the release mock-server
-//! and, in the same run, against three bare-hyper fixed-body baselines (examples/baseline.rs):
+//! Load benchmark: wrk (64 connections, 10 s per endpoint) against the release mock-server in
+//! the configuration users get (the default: `info`, one log line per request) and with
+//! `--log-level warn`, side by side, and, in the same run, against three bare-hyper fixed-body
+//! baselines (examples/baseline.rs):
 //! A, the canonical `#[tokio::main]` server answering `{"status":"ok"}` (15 bytes); B, the same
 //! on the fake's own connection layout (one single-threaded runtime per core); C, that layout
 //! answering the very bytes of the fake's employments list. The list and the baselines are
-//! measured in alternating rounds (`LOAD_ROUNDS`, 3 by default), and each round's share of each
-//! baseline is reported with the median, since this machine's speed drifts by a quarter from
-//! minute to minute.
+//! measured in alternating rounds (`LOAD_ROUNDS`, 3 by default), each server warmed up first
+//! (`LOAD_WARMUP` seconds per endpoint, 3 by default: a fresh process is slower for its first
+//! seconds), and each round's shares are reported with the median, since this machine's speed
+//! drifts by a quarter from minute to minute. With two cores or more, every server is pinned to
+//! core 0 and wrk to core 1 (`taskset`; `LOAD_PIN=0` turns it off), so the server's share is
+//! not decided by how it competes with wrk.
 //! Reports requests/s, p50 and p99 latency, start-up time to the first 200, idle and peak RSS,
 //! and RSS holding 100,000 links with their data.
 //!
@@ -20,6 +25,27 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const AUTH: &str = "Basic c2FuZGJveC1zZWNyZXQtaWQ6c2FuZGJveC1zZWNyZXQtcGFzc3dvcmQ=";
+
+/// Whether servers run pinned to core 0 and wrk to core 1.
+fn pinned() -> bool {
+    static PINNED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PINNED.get_or_init(|| {
+        std::env::var("LOAD_PIN").as_deref() != Ok("0")
+            && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+            && Command::new("taskset").arg("-V").output().is_ok()
+    })
+}
+
+/// `program` as a command, pinned to `core` when [`pinned`].
+fn command(program: &Path, core: &str) -> Command {
+    if pinned() {
+        let mut command = Command::new("taskset");
+        command.args(["-c", core]).arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
 
 struct Server {
     child: Child,
@@ -79,7 +105,7 @@ fn start_with_env(program: &Path, args: &[&str], probe: &str, env: &[(&str, &str
         args.push(dir.display().to_string());
     }
     let started = Instant::now();
-    let mut child = Command::new(program)
+    let mut child = command(program, "0")
         .args(&args)
         .envs(env.iter().copied())
         .stdout(Stdio::piped())
@@ -150,10 +176,12 @@ fn to_ms(text: &str) -> f64 {
     }
 }
 
-/// wrk with 2 threads and 64 connections for `seconds`; `lua` makes it a POST.
+/// wrk with 64 connections for `seconds` (2 threads, or 1 on its own core when pinned);
+/// `lua` makes it a POST.
 fn wrk(url: &str, seconds: u64, lua: Option<&Path>) -> Load {
-    let mut command = Command::new("wrk");
-    command.args(["-t2", "-c64", &format!("-d{seconds}s"), "--latency", "-H"]);
+    let mut command = command(Path::new("wrk"), "1");
+    let threads = if pinned() { "-t1" } else { "-t2" };
+    command.args([threads, "-c64", &format!("-d{seconds}s"), "--latency", "-H"]);
     command.arg(format!("Authorization: {AUTH}"));
     if let Some(script) = lua {
         command.arg("-s").arg(script);
@@ -237,59 +265,90 @@ fn main() {
     let baseline_bin = dir.join("examples/baseline");
     let server_bin = dir.join("mock-server");
 
-    // The fake, with a link whose data the list endpoints serve.
-    let mut args = vec!["--addr", "127.0.0.1:0", "--log-level", "warn"];
+    let warmup: u64 = std::env::var("LOAD_WARMUP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+
+    // The fake as users run it (the default log level) and with `--log-level warn`, each
+    // with a link whose data the list endpoints serve.
+    let mut args = vec!["--addr", "127.0.0.1:0"];
     args.extend(extra.iter().copied());
+    let mut warn_args = args.clone();
+    warn_args.extend(["--log-level", "warn"]);
     let server = start(&server_bin, &args, "/api/");
     let pid = server.child.id();
     std::thread::sleep(Duration::from_millis(200));
     let idle_rss = rss_kib(pid, "VmRSS:");
-    let host = server.base.trim_start_matches("http://").to_owned();
-    let created = post_json(
-        &host,
-        "/api/links/",
-        r#"{"institution":"inss_br_employment","username":"529.982.247-25","password":"mock:no-mfa"}"#,
-    );
-    let link = created
-        .split("\"id\":\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a link id")
-        .to_owned();
+    let quiet = start(&server_bin, &warn_args, "/api/");
+    let link_of = |server: &Server| {
+        let host = server.base.trim_start_matches("http://").to_owned();
+        let created = post_json(
+            &host,
+            "/api/links/",
+            r#"{"institution":"inss_br_employment","username":"529.982.247-25","password":"mock:no-mfa"}"#,
+        );
+        created
+            .split("\"id\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("a link id")
+            .to_owned()
+    };
+    let link = link_of(&server);
+    let quiet_link = link_of(&quiet);
     let employments_path = format!("/api/br/employments/?link={link}");
+    let quiet_path = format!("/api/br/employments/?link={quiet_link}");
+    let host = server.base.trim_start_matches("http://").to_owned();
     let employments_body = get_body(&host, &employments_path);
     let body_file = std::env::temp_dir().join("belvo-mock-employments-body.json");
     std::fs::write(&body_file, &employments_body).expect("body file written");
 
     // The baselines: the canonical `#[tokio::main]` server with a 15-byte body; the same body
-    // on the fake's own layout (connections dealt to one single-threaded runtime per core);
-    // and that layout answering the employments list's bytes.
+    // on the fake's own layout (connections dealt to one single-threaded runtime per core it
+    // may use); and that layout answering the employments list's bytes.
     let tiny = start(&baseline_bin, &["127.0.0.1:0"], "/");
-    let cores = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .to_string();
+    let cores = if pinned() {
+        "1".to_owned()
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .to_string()
+    };
     let layout = [("BASELINE_WORKERS", cores.as_str())];
     let tiny_cores = start_with_env(&baseline_bin, &["127.0.0.1:0"], "/", &layout);
     let body_arg = body_file.display().to_string();
     let same = start_with_env(&baseline_bin, &["127.0.0.1:0", &body_arg], "/", &layout);
 
-    let mut tiny_loads = Vec::new();
-    let mut tiny_cores_loads = Vec::new();
-    let mut same_loads = Vec::new();
-    let mut employment_loads = Vec::new();
-    for _ in 0..rounds {
-        tiny_loads.push(wrk(&format!("{}/", tiny.base), seconds, None));
-        tiny_cores_loads.push(wrk(&format!("{}/", tiny_cores.base), seconds, None));
-        same_loads.push(wrk(&format!("{}/", same.base), seconds, None));
-        employment_loads.push(wrk(
-            &format!("{}{employments_path}", server.base),
-            seconds,
-            None,
-        ));
+    let targets = [
+        format!("{}/", tiny.base),
+        format!("{}/", tiny_cores.base),
+        format!("{}/", same.base),
+        format!("{}{employments_path}", server.base),
+        format!("{}{quiet_path}", quiet.base),
+    ];
+    if warmup > 0 {
+        for target in &targets {
+            wrk(target, warmup, None);
+        }
     }
+    let mut loads: [Vec<Load>; 5] = Default::default();
+    for _ in 0..rounds {
+        for (kept, target) in loads.iter_mut().zip(&targets) {
+            kept.push(wrk(target, seconds, None));
+        }
+    }
+    let [
+        tiny_loads,
+        tiny_cores_loads,
+        same_loads,
+        employment_loads,
+        quiet_loads,
+    ] = loads;
     drop(tiny);
     drop(tiny_cores);
     drop(same);
+    drop(quiet);
     let owners = wrk(
         &format!("{}/api/owners/?link={link}", server.base),
         seconds,
@@ -341,23 +400,31 @@ wrk.body = '{"institution":"inss_br_employment","username":"529.982.247-25","pas
         employments_body.len()
     );
     println!(
-        "| round | A: bare hyper, `#[tokio::main]`, 15-byte body | B: bare hyper, the fake's layout, 15-byte body | C: bare hyper, the fake's layout, the list's bytes | `GET /api/br/employments/?link=` | share of A | share of B | share of C |"
+        "| round | A: bare hyper, `#[tokio::main]`, 15-byte body | B: bare hyper, the fake's layout, 15-byte body | C: bare hyper, the fake's layout, the list's bytes | `GET /api/br/employments/?link=`, default (`info`) | the same, `--log-level warn` | default as a share of warn | default as a share of A / B / C |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut shares: [Vec<f64>; 3] = Default::default();
-    for (round, (((a, b), c), e)) in tiny_loads
+    let mut warn_shares: [Vec<f64>; 3] = Default::default();
+    let mut of_warn = Vec::new();
+    for (round, ((((a, b), c), e), w)) in tiny_loads
         .iter()
         .zip(&tiny_cores_loads)
         .zip(&same_loads)
         .zip(&employment_loads)
+        .zip(&quiet_loads)
         .enumerate()
     {
         let of = [a, b, c].map(|base| e.rps / base.rps * 100.0);
+        let warn_of = [a, b, c].map(|base| w.rps / base.rps * 100.0);
         for (kept, share) in shares.iter_mut().zip(of) {
             kept.push(share);
         }
+        for (kept, share) in warn_shares.iter_mut().zip(warn_of) {
+            kept.push(share);
+        }
+        of_warn.push(e.rps / w.rps * 100.0);
         println!(
-            "| {} | {:.0} rps, p99 {:.2} ms | {:.0} rps, p99 {:.2} ms | {:.0} rps, p99 {:.2} ms | {:.0} rps, p50 {:.2} ms, p99 {:.2} ms ({} non-2xx) | {:.0} % | {:.0} % | {:.0} % |",
+            "| {} | {:.0} rps, p99 {:.2} ms | {:.0} rps, p99 {:.2} ms | {:.0} rps, p99 {:.2} ms | {:.0} rps, p50 {:.2} ms, p99 {:.2} ms ({} non-2xx) | {:.0} rps, p99 {:.2} ms | {:.0} % | {:.0} / {:.0} / {:.0} % |",
             round + 1,
             a.rps,
             a.p99_ms,
@@ -369,11 +436,23 @@ wrk.body = '{"institution":"inss_br_employment","username":"529.982.247-25","pas
             e.p50_ms,
             e.p99_ms,
             e.non_2xx,
+            w.rps,
+            w.p99_ms,
+            e.rps / w.rps * 100.0,
             of[0],
             of[1],
             of[2]
         );
     }
+    println!();
+    println!(
+        "servers {}; warm-up {warmup} s per endpoint before the rounds",
+        if pinned() {
+            "pinned to core 0, wrk (1 thread) to core 1"
+        } else {
+            "and wrk (2 threads) unpinned"
+        }
+    );
     println!();
     println!("| measure | baseline (bare hyper) | mock-server |");
     println!("|---|---|---|");
@@ -389,19 +468,31 @@ wrk.body = '{"institution":"inss_br_employment","username":"529.982.247-25","pas
             .map(|l| l.p99_ms)
             .fold(0.0, f64::max)
     );
-    for (name, kept) in [
+    let spread = |kept: &[f64]| {
+        format!(
+            "**{:.0} %** ({:.0}–{:.0} %)",
+            median(kept.to_vec()),
+            kept.iter().copied().fold(f64::INFINITY, f64::min),
+            kept.iter().copied().fold(0.0, f64::max)
+        )
+    };
+    println!(
+        "| employments list rps, default as a share of `--log-level warn`, median (min–max) | | {} |",
+        spread(&of_warn)
+    );
+    for ((name, kept), warn_kept) in [
         "A (canonical bare hyper, 15-byte body)",
         "B (bare hyper on the fake's layout, 15-byte body)",
         "C (bare hyper on the fake's layout, the list's bytes)",
     ]
     .iter()
     .zip(&shares)
+    .zip(&warn_shares)
     {
         println!(
-            "| employments list rps as a share of {name}, median (min–max) | | **{:.0} %** ({:.0}–{:.0} %) |",
-            median(kept.clone()),
-            kept.iter().copied().fold(f64::INFINITY, f64::min),
-            kept.iter().copied().fold(0.0, f64::max)
+            "| employments list rps as a share of {name}, median (min–max) | | default {}; warn {} |",
+            spread(kept),
+            spread(warn_kept)
         );
     }
     println!(
@@ -410,7 +501,7 @@ wrk.body = '{"institution":"inss_br_employment","username":"529.982.247-25","pas
     );
     // Every registration here is a 428 token_required: wrk counts them as non-2xx.
     println!(
-        "| POST /api/links/ (428 path): rps / p50 / p99 | | {:.0} / {:.2} ms / {:.2} ms ({} answers, all 428) |",
+        "| POST /api/links/ (428 path, default configuration): rps / p50 / p99 | | {:.0} / {:.2} ms / {:.2} ms ({} answers, all 428) |",
         register.rps, register.p50_ms, register.p99_ms, register.non_2xx
     );
     println!("| RSS idle | | {:.1} MB |", idle_rss as f64 / 1024.0);
