@@ -73,7 +73,10 @@ fn logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
         .thread_name("belvo-mock-log")
         // Batched: the writer thread flushes once it has drained what is queued, so a burst
         // of lines is one write and a quiet server's line still appears at once.
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()));
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stdout(),
+        ));
     let dropped = writer.error_counter();
     let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
