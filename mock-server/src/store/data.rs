@@ -18,7 +18,7 @@ use super::sessions::Login;
 use super::state::{Op, TenantState};
 use super::tx::Tx;
 use super::{PEOPLE_CACHE, Params, Store, fields, parse_id, query};
-use crate::event::{Event, Notice, Resource};
+use crate::event::{Notice, Resource};
 use crate::fixtures::Person;
 use crate::scenario::Scenario;
 use crate::tenant::TenantId;
@@ -490,15 +490,13 @@ impl Store {
             // The 202's caller learns of the result by webhook, with the same request id.
             tx.emit(
                 tenant,
-                Event {
-                    link_id: link.id,
+                link.event(
                     request_id,
-                    external_id: link.external_id.clone(),
-                    notice: Notice::HistoricalUpdate {
+                    Notice::HistoricalUpdate {
                         resource: Resource::Employments,
                         total,
                     },
-                },
+                ),
             );
         }
         Ok((rendered, request.save_data))

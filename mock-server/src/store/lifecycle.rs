@@ -12,7 +12,7 @@ use super::sessions::Login;
 use super::state::Op;
 use super::tx::Tx;
 use super::{Store, parse_id};
-use crate::event::{Event, Notice, Resource};
+use crate::event::{Notice, Resource};
 use crate::scenario::Scenario;
 use crate::tenant::TenantId;
 
@@ -192,15 +192,7 @@ impl Store {
         tx.apply(tenant, Op::Link(id, None));
         tx.apply(tenant, Op::Data(id, None));
         if asynchronous {
-            tx.emit(
-                tenant,
-                Event {
-                    link_id: id,
-                    request_id,
-                    external_id: link.external_id,
-                    notice: Notice::LinkDeleted,
-                },
-            );
+            tx.emit(tenant, link.event(request_id, Notice::LinkDeleted));
         }
         Ok(())
     }
@@ -300,12 +292,7 @@ impl Store {
             };
             tx.emit(
                 tenant,
-                Event {
-                    link_id: link.id,
-                    request_id,
-                    external_id: link.external_id.clone(),
-                    notice: Notice::HistoricalUpdate { resource, total },
-                },
+                link.event(request_id, Notice::HistoricalUpdate { resource, total }),
             );
         }
     }

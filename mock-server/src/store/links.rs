@@ -13,7 +13,7 @@ use super::fields::{Fields, NOT_VALID, Text};
 use super::institutions::{self, ALL_RESOURCES, INSS_RESOURCES};
 use super::query::Filter;
 use crate::clock::format_timestamp;
-use crate::event::Resource;
+use crate::event::{Event, Notice, Resource};
 pub use crate::scenario::Scenario;
 
 pub const ACCESS_MODES: &[&str] = &["single", "recurrent"];
@@ -171,6 +171,16 @@ pub struct StatusChange {
 }
 
 impl Link {
+    /// A webhook about this link, caused by `request_id`.
+    pub fn event(&self, request_id: Uuid, notice: Notice) -> Event {
+        Event {
+            link_id: self.id,
+            request_id,
+            external_id: self.external_id.clone(),
+            notice,
+        }
+    }
+
     /// Sets the status, noting the change in the link's history.
     pub fn set_status(&mut self, status: LinkStatus, at: DateTime<Utc>, cause: &str) {
         self.status = status;

@@ -12,7 +12,7 @@ use super::Store;
 use super::links::{self, Link, LinkStatus, Scenario};
 use super::state::Op;
 use super::tx::Tx;
-use crate::event::{Event, Notice};
+use crate::event::Notice;
 use crate::tenant::TenantId;
 
 impl Store {
@@ -66,12 +66,7 @@ impl Store {
             if count > 0 {
                 tx.emit(
                     tenant,
-                    Event {
-                        link_id: id,
-                        request_id,
-                        external_id: link.external_id.clone(),
-                        notice: Notice::NewRecords { resource, count },
-                    },
+                    link.event(request_id, Notice::NewRecords { resource, count }),
                 );
             }
         }
@@ -111,15 +106,7 @@ impl Store {
         let cause = format!("{by}: {}", notice_code(&notice));
         link.set_status(status, at, &cause);
         tx.apply(tenant, Op::Link(link.id, Some(Box::new(link.clone()))));
-        tx.emit(
-            tenant,
-            Event {
-                link_id: link.id,
-                request_id,
-                external_id: link.external_id.clone(),
-                notice,
-            },
-        );
+        tx.emit(tenant, link.event(request_id, notice));
         true
     }
 }
