@@ -124,8 +124,19 @@ pub struct ServeArgs {
     pub salary_months: u32,
 
     /// Folder of per-CPF override files (default: ./fixtures when it exists).
-    #[arg(long, env = "BELVO_MOCK_FIXTURES")]
+    #[arg(long, env = "BELVO_MOCK_FIXTURES", conflicts_with = "no_fixtures")]
     pub fixtures: Option<PathBuf>,
+
+    /// Generated data only: no override files, not even ./fixtures (an app's own fixtures
+    /// folder would otherwise be read, and a file in it not named after a CPF stops start-up).
+    #[arg(long, env = "BELVO_MOCK_NO_FIXTURES")]
+    pub no_fixtures: bool,
+
+    /// Once listening, write `{"url": …, "version": …, "pid": …}` (one JSON line, no secrets)
+    /// to this file, so a harness can wait for it instead of reading the banner. Written
+    /// whole (a temporary file renamed into place).
+    #[arg(long, env = "BELVO_MOCK_READY_FILE")]
+    pub ready_file: Option<PathBuf>,
 
     /// Where webhooks are POSTed, an http(s) URL (every key pair, until changed with PUT
     /// /_mock/webhook; empty: none).
@@ -298,10 +309,14 @@ impl ServeArgs {
             seed: self.seed,
             public_url: self.public_url.clone(),
             salary_months: self.salary_months,
-            fixtures: self.fixtures.clone().or_else(|| {
-                let default = PathBuf::from("fixtures");
-                default.is_dir().then_some(default)
-            }),
+            fixtures: if self.no_fixtures {
+                None
+            } else {
+                self.fixtures.clone().or_else(|| {
+                    let default = PathBuf::from("fixtures");
+                    default.is_dir().then_some(default)
+                })
+            },
             webhook_url: self.webhook_url.clone().filter(|u| !u.is_empty()),
             webhook_authorization: self.webhook_authorization.clone().filter(|a| !a.is_empty()),
             webhooks: crate::webhooks::Settings {

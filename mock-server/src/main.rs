@@ -106,6 +106,19 @@ fn logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
     guard
 }
 
+/// The ready file: one JSON line, written to a temporary file and renamed into place so a
+/// reader never sees half of it.
+fn write_ready_file(path: &std::path::Path, base: &str) -> std::io::Result<()> {
+    let line = serde_json::json!({
+        "url": base,
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+    });
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, format!("{line}\n"))?;
+    std::fs::rename(&partial, path)
+}
+
 fn check(dir: &std::path::Path) -> ExitCode {
     match fixtures::Overrides::load(dir) {
         Ok(overrides) => {
@@ -180,13 +193,36 @@ async fn serve_async(
         }
     };
     let base = format!("http://{address}");
+    if let Some(path) = &args.ready_file
+        && let Err(e) = write_ready_file(path, &base)
+    {
+        eprintln!(
+            "mock-server: cannot write the ready file {}: {e}",
+            path.display()
+        );
+        return ExitCode::FAILURE;
+    }
     let key = &config.keys[0];
+    // A password from the environment may be a real one (the contract suite's production
+    // keys): it is not printed.
+    let from_env =
+        std::env::var("BELVO_SECRET_PASSWORD").is_ok_and(|p| !p.is_empty() && p == key.password);
+    let password = if from_env {
+        "$BELVO_SECRET_PASSWORD".to_owned()
+    } else {
+        key.password.clone()
+    };
     println!(
         "belvo-mock {} listening on {base}",
         env!("CARGO_PKG_VERSION")
     );
+    println!("  BELVO_API_URL={base}");
     println!("  secret id:       {}", key.id);
-    println!("  secret password: {}", key.password);
+    if from_env {
+        println!("  secret password: ******** (from BELVO_SECRET_PASSWORD)");
+    } else {
+        println!("  secret password: {}", key.password);
+    }
     if config.keys.len() > 1 {
         println!("  + {} more key pair(s) from --key", config.keys.len() - 1);
     }
@@ -223,7 +259,7 @@ async fn serve_async(
     println!("Try it:");
     println!(
         "  curl -u '{}:{}' -H 'Content-Type: application/json' \\\n    -d '{{\"institution\":\"inss_br_employment\",\"username\":\"529.982.247-25\",\"password\":\"secret-123\"}}' \\\n    {base}/api/links/",
-        key.id, key.password
+        key.id, password
     );
     println!("Press Ctrl-C to stop.");
 

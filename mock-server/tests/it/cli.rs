@@ -163,3 +163,64 @@ async fn at_the_default_level_every_request_is_logged_in_order_without_colour_co
         );
     }
 }
+
+/// What embedding needs: a ready file with the URL (no banner parsing), `--no-fixtures` for an
+/// app whose own `./fixtures` folder is not the fake's, and a banner that names
+/// `BELVO_API_URL` and keeps a password from the environment to itself.
+#[tokio::test]
+async fn an_embedded_fake_announces_itself_in_a_ready_file_and_keeps_env_secrets_out_of_the_banner()
+{
+    let dir = std::env::temp_dir().join(format!("belvo-mock-embed-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(dir.join("fixtures")).expect("a folder");
+    // An app's own fixture, not named after a CPF: read, it would stop start-up.
+    std::fs::write(dir.join("fixtures/users.json"), "[]").expect("a file");
+    let ready = dir.join("ready.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+        .current_dir(&dir)
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--no-fixtures",
+            "--log-level",
+            "warn",
+        ])
+        .arg("--ready-file")
+        .arg(&ready)
+        .env("BELVO_SECRET_PASSWORD", "a-production-password")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let banner: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.starts_with("Press Ctrl-C"))
+        .collect();
+    let text = banner.join("\n");
+    let line = std::fs::read_to_string(&ready).unwrap_or_default();
+    let announced: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+    let url = announced["url"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"),
+        "{line}"
+    );
+    assert_eq!(announced["pid"], child.id());
+    assert!(text.contains(&format!("BELVO_API_URL={url}")), "{text}");
+    assert!(!text.contains("a-production-password"), "{text}");
+    assert!(
+        text.contains("******** (from BELVO_SECRET_PASSWORD)"),
+        "{text}"
+    );
+    assert!(text.contains("fixtures: none"), "{text}");
+    let reply = reqwest::Client::new()
+        .get(format!("{url}/api/"))
+        .basic_auth("sandbox-secret-id", Some("a-production-password"))
+        .send()
+        .await
+        .expect("the fake answers");
+    assert_eq!(reply.status().as_u16(), 200);
+    child.kill().ok();
+    child.wait().ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
