@@ -181,27 +181,14 @@ impl App {
     /// [`App::advance_clock`] from a thread outside the runtime (the in-process handle).
     pub fn advance_clock_blocking(&self, by: Duration) -> Result<(), Error> {
         self.change_blocking(self.advance_plan(by))?;
-        while self
-            .change_blocking(|tx| Ok(tx.store().run_due(tx, REFRESH_STEP)))?
-            .1
-        {}
+        while self.change_blocking(|tx| Ok(refresh_step(tx)))?.1 {}
         Ok(())
     }
 
     /// Runs every scheduled refresh due by now, in steps (yielding between, like the sweep).
     /// Returns how many ran.
     pub async fn refresh_due(&self) -> Result<usize, Error> {
-        let mut ran = 0;
-        loop {
-            let (done, more) = self
-                .change(|tx| Ok(tx.store().run_due(tx, REFRESH_STEP)))
-                .await?;
-            ran += done;
-            if !more {
-                return Ok(ran);
-            }
-            tokio::task::yield_now().await;
-        }
+        self.in_steps(refresh_step).await
     }
 
     /// How the link's next login behaves (`None` clears it).
@@ -218,19 +205,31 @@ impl App {
     /// Housekeeping on the virtual clock (expired sessions, abandoned unconfirmed links).
     /// Returns how many links were forgotten.
     pub async fn sweep(&self) -> Result<usize, Error> {
-        let mut forgotten = 0;
+        self.in_steps(|tx| tx.store().sweep(tx, SWEEP_STEP)).await
+    }
+
+    /// Runs `step` as one change after another until it says nothing more is due, yielding
+    /// in between so the connections this thread serves go on (the accept loop, in memory).
+    /// Returns how many items the steps handled.
+    async fn in_steps(
+        &self,
+        step: for<'s> fn(&mut crate::store::Tx<'s>) -> (usize, bool),
+    ) -> Result<usize, Error> {
+        let mut done = 0;
         loop {
-            let (gone, more) = self
-                .change(|tx| Ok(tx.store().sweep(tx, SWEEP_STEP)))
-                .await?;
-            forgotten += gone;
+            let (n, more) = self.change(move |tx| Ok(step(tx))).await?;
+            done += n;
             if !more {
-                return Ok(forgotten);
+                return Ok(done);
             }
-            // Let the connections this thread serves in between (the accept loop, in memory).
             tokio::task::yield_now().await;
         }
     }
+}
+
+/// One change's worth of scheduled refreshes.
+fn refresh_step(tx: &mut crate::store::Tx<'_>) -> (usize, bool) {
+    tx.store().run_due(tx, REFRESH_STEP)
 }
 
 /// Persists planned delivery states and applies them once committed, while `still` holds

@@ -25,8 +25,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 
 use registry::Registry;
+pub use watchdog::RequestBody;
 use watchdog::{Activity, Metered, Timeouts, Tracked};
-pub use watchdog::{RequestBody, ResponseBody};
 
 pub use crate::config::Limits;
 

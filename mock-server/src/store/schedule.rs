@@ -103,17 +103,10 @@ impl Store {
                 (LinkStatus::Invalid, notice)
             }
         };
-        let cause = format!("{by}: {}", notice_code(&notice));
-        link.set_status(status, at, &cause);
+        let event = link.event(request_id, notice);
+        link.set_status(status, at, &format!("{by}: {}", event.webhook_code()));
         tx.apply(tenant, Op::Link(link.id, Some(Box::new(link.clone()))));
-        tx.emit(tenant, link.event(request_id, notice));
+        tx.emit(tenant, event);
         true
-    }
-}
-
-fn notice_code(notice: &Notice) -> &'static str {
-    match notice {
-        Notice::TokenRequired => "token_required",
-        _ => "invalid_credentials",
     }
 }
