@@ -13,8 +13,8 @@ if ! command -v wrk >/dev/null; then
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 if [ -z "${BIN:-}" ]; then
-  (cd "$root" && cargo build --release --quiet -p mock-server --bin mock-server)
-  BIN="$root/target/release/mock-server"
+  (cd "$root" && cargo build --release --quiet -p mock-server --bin belvo-mock)
+  BIN="$root/target/release/belvo-mock"
 fi
 AUTH="Authorization: Basic c2FuZGJveC1zZWNyZXQtaWQ6c2FuZGJveC1zZWNyZXQtcGFzc3dvcmQ="
 PORT=${PORT:-18429}

@@ -1,4 +1,4 @@
-//! Load benchmark: wrk (64 connections, 10 s per endpoint) against the release mock-server in
+//! Load benchmark: wrk (64 connections, 10 s per endpoint) against the release belvo-mock binary in
 //! the configuration users get (the default: `info`, one log line per request) and with
 //! `--log-level warn`, side by side, and, in the same run, against three bare-hyper fixed-body
 //! baselines (examples/baseline.rs):
@@ -96,7 +96,7 @@ fn start_with_env(program: &Path, args: &[&str], probe: &str, env: &[(&str, &str
     static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let mut args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
     if let Ok(root) = std::env::var("LOAD_DATA_DIR")
-        && program.ends_with("mock-server")
+        && program.ends_with("belvo-mock")
     {
         let n = STARTS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = Path::new(&root).join(n.to_string());
@@ -263,7 +263,7 @@ fn main() {
     let extra: Vec<&str> = extra.split_whitespace().collect();
     let dir = release_dir();
     let baseline_bin = dir.join("examples/baseline");
-    let server_bin = dir.join("mock-server");
+    let server_bin = dir.join("belvo-mock");
 
     let warmup: u64 = std::env::var("LOAD_WARMUP")
         .ok()

@@ -13,5 +13,5 @@ if ! command -v wrk >/dev/null; then
     sudo apt-get update -qq && sudo apt-get install -y -qq wrk >/dev/null
   fi
 fi
-cargo build --release --quiet -p mock-server --bin mock-server --example baseline
+cargo build --release --quiet -p mock-server --bin belvo-mock --example baseline
 cargo bench --quiet -p mock-server --bench load

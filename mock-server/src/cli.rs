@@ -13,10 +13,10 @@ use crate::config::{Config, DEFAULT_SECRET_ID, DEFAULT_SECRET_PASSWORD, MfaMode,
 /// A faithful local fake of Belvo's Brazil employment API.
 ///
 /// Without a subcommand it serves the API (see the flags); `fixtures` generates or checks
-/// per-CPF data files.
+/// per-CPF data files; `healthcheck` asks a running fake whether it is up.
 #[derive(Debug, Parser)]
 #[command(
-    name = "mock-server",
+    name = "belvo-mock",
     version,
     about,
     args_conflicts_with_subcommands = true
@@ -34,6 +34,42 @@ pub enum Command {
     /// Generate or check per-CPF data files (`<cpf>.json`).
     #[command(subcommand)]
     Fixtures(FixturesCommand),
+    /// Exit 0 when a fake answers `GET /_mock/health` with 200 within the timeout, 1 otherwise
+    /// (for a container's HEALTHCHECK: a scratch image has no curl).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The fake's base URL (default: http://127.0.0.1:<port of BELVO_MOCK_ADDR, else 8000>).
+    pub url: Option<String>,
+    /// Seconds to wait for the answer (more than 0).
+    #[arg(long, default_value_t = 3.0, value_parser = positive_seconds)]
+    pub timeout: f64,
+}
+
+impl HealthcheckArgs {
+    /// The URL to ask: the given one, or loopback on the port the server was told to use
+    /// (an address of 0.0.0.0 is reached on 127.0.0.1).
+    pub fn url(&self) -> String {
+        let base = self.url.clone().unwrap_or_else(|| {
+            let port = std::env::var("BELVO_MOCK_ADDR")
+                .ok()
+                .and_then(|a| a.parse::<SocketAddr>().ok())
+                .map_or(8000, |a| a.port());
+            format!("http://127.0.0.1:{port}")
+        });
+        format!("{}/_mock/health", base.trim_end_matches('/'))
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields), for log collectors.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +154,10 @@ pub struct ServeArgs {
     /// `info,belvo_mock::webhooks=debug`.
     #[arg(long, env = "BELVO_MOCK_LOG_LEVEL", default_value = "info", value_parser = log_filter)]
     pub log_level: String,
+
+    /// Log lines as `text` or as one JSON object per line (`json`).
+    #[arg(long, env = "BELVO_MOCK_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
 
     /// Months of salary history per employment.
     #[arg(long, env = "BELVO_MOCK_SALARY_MONTHS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1200))]
@@ -348,7 +388,7 @@ mod tests {
     #[test]
     fn flags_build_the_config_with_the_default_pair_first() {
         let cli = Cli::try_parse_from([
-            "mock-server",
+            "belvo-mock",
             "--key",
             "a:b",
             "--key",
@@ -368,12 +408,12 @@ mod tests {
 
     #[test]
     fn bad_values_are_refused_by_the_parser() {
-        assert!(Cli::try_parse_from(["mock-server", "--mfa", "sometimes"]).is_err());
-        assert!(Cli::try_parse_from(["mock-server", "--key", "nocolon"]).is_err());
-        assert!(Cli::try_parse_from(["mock-server", "--addr", "nowhere"]).is_err());
-        assert!(Cli::try_parse_from(["mock-server", "--salary-months", "0"]).is_err());
-        assert!(Cli::try_parse_from(["mock-server", "--webhook-delay", "-1"]).is_err());
-        assert!(Cli::try_parse_from(["mock-server", "--webhook-concurrency", "0"]).is_err());
+        assert!(Cli::try_parse_from(["belvo-mock", "--mfa", "sometimes"]).is_err());
+        assert!(Cli::try_parse_from(["belvo-mock", "--key", "nocolon"]).is_err());
+        assert!(Cli::try_parse_from(["belvo-mock", "--addr", "nowhere"]).is_err());
+        assert!(Cli::try_parse_from(["belvo-mock", "--salary-months", "0"]).is_err());
+        assert!(Cli::try_parse_from(["belvo-mock", "--webhook-delay", "-1"]).is_err());
+        assert!(Cli::try_parse_from(["belvo-mock", "--webhook-concurrency", "0"]).is_err());
     }
 
     /// Flags outside their documented range, URLs that are not http(s), header values with
@@ -381,7 +421,7 @@ mod tests {
     #[test]
     fn out_of_range_flags_bad_urls_and_log_typos_are_refused_naming_what_is_valid() {
         let refused = |args: &[&str]| {
-            let mut all = vec!["mock-server"];
+            let mut all = vec!["belvo-mock"];
             all.extend_from_slice(args);
             match Cli::try_parse_from(all) {
                 Ok(_) => panic!("{args:?} was accepted"),
@@ -423,7 +463,7 @@ mod tests {
             vec!["--webhook-url", "https://hooks.example/x"],
             vec!["--public-url", "http://127.0.0.1:8000"],
         ] {
-            let mut all = vec!["mock-server"];
+            let mut all = vec!["belvo-mock"];
             all.extend(ok.iter().copied());
             assert!(Cli::try_parse_from(all).is_ok(), "{ok:?}");
         }
@@ -431,12 +471,10 @@ mod tests {
 
     #[test]
     fn fixtures_generate_needs_cpfs_or_a_count_and_an_output_folder() {
-        assert!(
-            Cli::try_parse_from(["mock-server", "fixtures", "generate", "--out", "x"]).is_err()
-        );
+        assert!(Cli::try_parse_from(["belvo-mock", "fixtures", "generate", "--out", "x"]).is_err());
         assert!(
             Cli::try_parse_from([
-                "mock-server",
+                "belvo-mock",
                 "fixtures",
                 "generate",
                 "--cpf",
@@ -449,7 +487,7 @@ mod tests {
             .is_err()
         );
         let cli = Cli::try_parse_from([
-            "mock-server",
+            "belvo-mock",
             "fixtures",
             "generate",
             "--count",
@@ -464,5 +502,21 @@ mod tests {
             panic!("expected fixtures generate");
         };
         assert_eq!((args.count, args.seed), (Some(3), 9));
+    }
+
+    #[test]
+    fn healthcheck_asks_the_given_url_or_loopback_on_the_configured_port() {
+        let given = HealthcheckArgs {
+            url: Some("http://fake:9000/".into()),
+            timeout: 1.0,
+        };
+        assert_eq!(given.url(), "http://fake:9000/_mock/health");
+        let cli = Cli::try_parse_from(["belvo-mock", "healthcheck", "--timeout", "0.5"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let Some(Command::Healthcheck(args)) = cli.command else {
+            panic!("expected healthcheck");
+        };
+        assert!(args.url.is_none());
+        assert!(Cli::try_parse_from(["belvo-mock", "healthcheck", "--timeout", "0"]).is_err());
     }
 }

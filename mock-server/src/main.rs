@@ -1,10 +1,12 @@
-//! `mock-server`: parse the CLI, then either serve (set up logs, bind, print how to use it,
-//! serve until Ctrl-C or SIGTERM) or run a `fixtures` subcommand.
+//! `belvo-mock`: parse the CLI, then either serve (set up logs, bind, print how to use it,
+//! serve until Ctrl-C or SIGTERM) or run a `fixtures` or `healthcheck` subcommand.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use mock_server::cli::{Cli, Command, FixturesCommand, GenerateArgs, ServeArgs};
+use mock_server::cli::{
+    Cli, Command, FixturesCommand, GenerateArgs, HealthcheckArgs, LogFormat, ServeArgs,
+};
 use mock_server::fixtures;
 use tracing_subscriber::EnvFilter;
 
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Fixtures(FixturesCommand::Generate(args))) => generate(&args),
         Some(Command::Fixtures(FixturesCommand::Check { dir })) => check(&dir),
+        Some(Command::Healthcheck(args)) => healthcheck(&args),
         None => serve(cli.serve),
     }
 }
@@ -32,7 +35,7 @@ fn generate(args: &GenerateArgs) -> ExitCode {
                     digits.push(cpf.chars().filter(char::is_ascii_digit).collect());
                 } else {
                     eprintln!(
-                        "mock-server: {cpf:?} is not a valid CPF (11 digits or XXX.XXX.XXX-XX with valid check digits)"
+                        "belvo-mock: {cpf:?} is not a valid CPF (11 digits or XXX.XXX.XXX-XX with valid check digits)"
                     );
                     return ExitCode::FAILURE;
                 }
@@ -54,7 +57,7 @@ fn generate(args: &GenerateArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("mock-server: cannot write to {}: {e}", args.out.display());
+            eprintln!("belvo-mock: cannot write to {}: {e}", args.out.display());
             ExitCode::FAILURE
         }
     }
@@ -65,7 +68,7 @@ fn generate(args: &GenerateArgs) -> ExitCode {
 /// pipe. When stdout cannot keep up, lines past a buffer of 128,000 are dropped rather than
 /// slowing the server, and how many is said on stderr once a second while it happens. No ANSI
 /// colours unless stdout is a terminal and `NO_COLOR` is unset.
-fn logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
+fn logging(level: &str, format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use std::io::IsTerminal;
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
@@ -79,11 +82,19 @@ fn logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
         ));
     let dropped = writer.error_counter();
     let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer)
-        .init();
+        .with_writer(writer);
+    match format {
+        LogFormat::Text => builder.with_ansi(ansi).init(),
+        // Flattened: a line's fields sit beside `timestamp`, `level` and `target`, as log
+        // collectors expect, rather than under a `fields` object.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
     let watch = std::thread::Builder::new()
         .name("belvo-mock-log-drops".into())
         .spawn(move || {
@@ -93,7 +104,7 @@ fn logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
                 let now = dropped.dropped_lines();
                 if now > reported {
                     eprintln!(
-                        "mock-server: {} log line(s) dropped: stdout could not keep up",
+                        "belvo-mock: {} log line(s) dropped: stdout could not keep up",
                         now - reported
                     );
                     reported = now;
@@ -101,7 +112,7 @@ fn logging(level: &str) -> tracing_appender::non_blocking::WorkerGuard {
             }
         });
     if let Err(e) = watch {
-        eprintln!("mock-server: dropped log lines will not be reported: {e}");
+        eprintln!("belvo-mock: dropped log lines will not be reported: {e}");
     }
     guard
 }
@@ -119,6 +130,49 @@ fn write_ready_file(path: &std::path::Path, base: &str) -> std::io::Result<()> {
     std::fs::rename(&partial, path)
 }
 
+/// `GET <url>/_mock/health` once: 0 on a 200, 1 (with the reason on stderr) otherwise.
+fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
+    let url = args.url();
+    let ask = async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs_f64(args.timeout))
+            .build()?;
+        client.get(&url).send().await
+    };
+    let answer = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(ask),
+        Err(e) => {
+            eprintln!("belvo-mock: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match answer {
+        Ok(response) if response.status() == reqwest::StatusCode::OK => {
+            println!("{url}: healthy");
+            ExitCode::SUCCESS
+        }
+        Ok(response) => {
+            eprintln!("belvo-mock: {url} answered {}", response.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            // reqwest's message is only the outermost layer ("error sending request"); the
+            // cause (refused, timed out) is further down the chain.
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                reason = format!("{reason}: {cause}");
+                source = cause.source();
+            }
+            eprintln!("belvo-mock: {url} did not answer: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn check(dir: &std::path::Path) -> ExitCode {
     match fixtures::Overrides::load(dir) {
         Ok(overrides) => {
@@ -126,7 +180,7 @@ fn check(dir: &std::path::Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("mock-server: {e}");
+            eprintln!("belvo-mock: {e}");
             ExitCode::FAILURE
         }
     }
@@ -134,7 +188,7 @@ fn check(dir: &std::path::Path) -> ExitCode {
 
 fn serve(args: ServeArgs) -> ExitCode {
     // Flushed when dropped, at the end of this function: the last lines are not lost.
-    let _log = logging(&args.log_level);
+    let _log = logging(&args.log_level, args.log_format);
     // Connections are served on worker threads (one single-threaded runtime each); the main
     // thread's runtime accepts them and runs webhooks, housekeeping and signals.
     let count = args.workers.map_or_else(
@@ -144,7 +198,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     let workers = match mock_server::server::Workers::start(count) {
         Ok(w) => std::sync::Arc::new(w),
         Err(e) => {
-            eprintln!("mock-server: cannot start the worker threads: {e}");
+            eprintln!("belvo-mock: cannot start the worker threads: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -154,7 +208,7 @@ fn serve(args: ServeArgs) -> ExitCode {
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("mock-server: cannot start the runtime: {e}");
+            eprintln!("belvo-mock: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -172,14 +226,14 @@ async fn serve_async(
     let listener = match mock_server::server::bind(args.addr) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("mock-server: cannot listen on {}: {e}", args.addr);
+            eprintln!("belvo-mock: cannot listen on {}: {e}", args.addr);
             return ExitCode::FAILURE;
         }
     };
     let address = match listener.local_addr() {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("mock-server: {e}");
+            eprintln!("belvo-mock: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -188,7 +242,7 @@ async fn serve_async(
     let app = match mock_server::App::build(&config) {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("mock-server: not starting: {e}");
+            eprintln!("belvo-mock: not starting: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -197,7 +251,7 @@ async fn serve_async(
         && let Err(e) = write_ready_file(path, &base)
     {
         eprintln!(
-            "mock-server: cannot write the ready file {}: {e}",
+            "belvo-mock: cannot write the ready file {}: {e}",
             path.display()
         );
         return ExitCode::FAILURE;
@@ -269,7 +323,7 @@ async fn serve_async(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("mock-server: {e}");
+            eprintln!("belvo-mock: {e}");
             ExitCode::FAILURE
         }
     }

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 
 #[tokio::test]
 async fn the_binary_prints_its_bound_address_serves_and_stops_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
         .args(["--addr", "127.0.0.1:0", "--log-level", "warn"])
         .env_remove("BELVO_SECRET_ID")
         .env_remove("BELVO_SECRET_PASSWORD")
@@ -102,7 +102,7 @@ where
 /// arrives, in order, without colour codes when stdout is not a terminal.
 #[tokio::test]
 async fn at_the_default_level_every_request_is_logged_in_order_without_colour_codes() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
         .args(["--addr", "127.0.0.1:0"])
         .env_remove("BELVO_MOCK_LOG_LEVEL")
         .env_remove("NO_COLOR")
@@ -175,7 +175,7 @@ async fn an_embedded_fake_announces_itself_in_a_ready_file_and_keeps_env_secrets
     // An app's own fixture, not named after a CPF: read, it would stop start-up.
     std::fs::write(dir.join("fixtures/users.json"), "[]").expect("a file");
     let ready = dir.join("ready.json");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
         .current_dir(&dir)
         .args([
             "--addr",
@@ -223,4 +223,85 @@ async fn an_embedded_fake_announces_itself_in_a_ready_file_and_keeps_env_secrets
     child.kill().ok();
     child.wait().ok();
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// `--log-format json`: every log line is one JSON object with the event's fields beside
+/// `timestamp`, `level` and `target` (the banner stays text); `healthcheck` exits 0 against a
+/// running fake and 1, with the reason, where nothing answers.
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_and_healthcheck_tells_up_from_down() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
+        .args(["--addr", "127.0.0.1:0", "--log-format", "json"])
+        .env_remove("BELVO_MOCK_LOG_LEVEL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_default();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("first line names the URL: {first:?}"))
+        .to_owned();
+    let id = uuid::Uuid::new_v4();
+    let reply = reqwest::Client::new()
+        .get(format!("{base}/api/links/{id}/"))
+        .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
+        .send()
+        .await
+        .expect("the fake answers");
+    assert_eq!(reply.status().as_u16(), 404);
+    let mut logged = None;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while logged.is_none() && std::time::Instant::now() < deadline {
+        let Ok(line) = lines_rx.recv_timeout(std::time::Duration::from_secs(1)) else {
+            continue;
+        };
+        if !line.starts_with('{') {
+            continue;
+        }
+        let object: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        if object["target"] == "belvo_mock::request" {
+            logged = Some(object);
+        }
+    }
+    let logged = logged.expect("the request is logged as JSON");
+    assert_eq!(logged["level"], "INFO", "{logged}");
+    assert_eq!(logged["status"], 404, "{logged}");
+    assert_eq!(logged["path"], format!("/api/links/{id}/"), "{logged}");
+    assert!(logged["timestamp"].is_string(), "{logged}");
+
+    let up = Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
+        .args(["healthcheck", &base])
+        .output()
+        .expect("healthcheck runs");
+    assert!(up.status.success(), "{up:?}");
+    child.kill().ok();
+    child.wait().ok();
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let down = Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
+        .args(["healthcheck", &format!("http://{closed}"), "--timeout", "2"])
+        .output()
+        .expect("healthcheck runs");
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    let reason = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        reason.contains(&format!("http://{closed}/_mock/health did not answer")),
+        "{reason}"
+    );
 }

@@ -202,7 +202,7 @@ fn a_damaged_database_stops_start_up_with_a_clear_message_and_stays_untouched() 
     let file = dir.join(mock_server::DATABASE_FILE);
     let garbage = b"SQLite format 3\0 but not really".repeat(300);
     std::fs::write(&file, &garbage).ok();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mock-server"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
         .args(["--addr", "127.0.0.1:0", "--data-dir"])
         .arg(&dir)
         .stdout(Stdio::null())

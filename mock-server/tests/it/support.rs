@@ -282,7 +282,7 @@ impl Drop for Binary {
 /// and keeps draining its output (a closed pipe would kill it at its next line).
 pub fn spawn_binary(args: &[&std::ffi::OsStr]) -> Binary {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mock-server"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
         .stdout(std::process::Stdio::piped())

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Against the mock-server binary on a free loopback port: the link flow with the official SDKs
+# Against the belvo-mock binary on a free loopback port: the link flow with the official SDKs
 # (belvo-python 0.39.1, belvo npm 0.28.0), unchanged (Python also receives the webhooks and
 # checks the data they announce), then the contract suite over HTTP. Installs the SDKs under
 # target/sdk-check (a venv and an npm prefix), so nothing outside the checkout is touched.
@@ -19,7 +19,7 @@ fi
 
 cargo build --quiet -p mock-server -p contract-tests
 log="$work/server.out"
-./target/debug/mock-server --addr 127.0.0.1:0 --log-level warn --webhook-delay 0.2 \
+./target/debug/belvo-mock --addr 127.0.0.1:0 --log-level warn --webhook-delay 0.2 \
   --secret-id sdk-check-id --secret-password sdk-check-password >"$log" 2>&1 &
 server=$!
 trap 'kill "$server" 2>/dev/null || true' EXIT
