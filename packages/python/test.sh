@@ -14,8 +14,11 @@ mkdir -p "$work"
 # maturin in a venv of its own (a build tool, not something the wheel's users install).
 if [ ! -x "$work/build/bin/maturin" ]; then
   python3 -m venv "$work/build"
-  "$work/build/bin/pip" install --quiet --disable-pip-version-check 'maturin==1.16.0' 'wheel==0.45.1'
+  "$work/build/bin/pip" install --quiet --disable-pip-version-check 'maturin==1.16.0' \
+    'wheel==0.45.1' 'mypy==1.18.2' 'pytest==9.2.0'
 fi
+# The package is typed (py.typed): its annotations hold under mypy --strict.
+(cd "$here" && MYPYPATH=python "$work/build/bin/mypy" --strict --no-incremental -p belvo_mock)
 rm -rf "$work/dist"
 start=$(date +%s)
 (cd "$here" && "$work/build/bin/maturin" build --quiet --target "$target" --out "$work/dist" \

@@ -7,7 +7,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, cast
 
 DEFAULT_SECRET_ID = "sandbox-secret-id"
 DEFAULT_SECRET_PASSWORD = "sandbox-secret-password"
@@ -58,7 +58,7 @@ class BelvoMock:
 
     def health(self) -> Dict[str, Any]:
         """``GET /_mock/health``: ``{"status": "ok", "version": …}``."""
-        return self._call("GET", "/_mock/health")
+        return self._object("GET", "/_mock/health")
 
     def reset(self) -> None:
         """Forget everything of this key pair (links, data, webhooks and their URL, requests)."""
@@ -66,20 +66,20 @@ class BelvoMock:
 
     def clock(self) -> Dict[str, Any]:
         """The virtual clock: ``{"now": …, "offset_seconds": N}``."""
-        return self._call("GET", "/_mock/clock")
+        return self._object("GET", "/_mock/clock")
 
     def advance_clock(self, seconds: float) -> Dict[str, Any]:
         """Move virtual time forward: MFA sessions expire, cooldowns end, and the scheduled
         refreshes that fall due run (with their webhooks) before this returns."""
-        return self._call("POST", "/_mock/clock/advance", {"seconds": seconds})
+        return self._object("POST", "/_mock/clock/advance", {"seconds": seconds})
 
     def set_webhook(self, url: Optional[str], authorization: Optional[str] = None) -> Dict[str, Any]:
         """Where this key pair's webhooks go and the ``Authorization`` they carry (None: none)."""
-        return self._call("PUT", "/_mock/webhook", {"url": url, "authorization": authorization})
+        return self._object("PUT", "/_mock/webhook", {"url": url, "authorization": authorization})
 
     def flush(self) -> int:
         """Send every pending webhook now (waiting for its delay or a retry); how many."""
-        return int(self._call("POST", "/_mock/webhooks/flush")["flushed"])
+        return int(self._object("POST", "/_mock/webhooks/flush")["flushed"])
 
     def deliveries(
         self, link_id: Optional[str] = None, status: Optional[str] = None
@@ -91,7 +91,7 @@ class BelvoMock:
     def redeliver(self, webhook_id: str) -> Dict[str, Any]:
         """Send a finished delivery (delivered, failed, undeliverable) again, with a fresh
         round of retries; the delivery as it now is."""
-        return self._call("POST", f"/_mock/webhooks/{webhook_id}/redeliver")
+        return self._object("POST", f"/_mock/webhooks/{webhook_id}/redeliver")
 
     def requests(
         self, path: Optional[str] = None, status: Optional[int] = None
@@ -110,11 +110,19 @@ class BelvoMock:
         url: Optional[str] = f"{path}?{urllib.parse.urlencode(query)}"
         results: List[Dict[str, Any]] = []
         while url:
-            page = self._call("GET", url)
+            page = self._object("GET", url)
             results.extend(page["results"])
             # `next` is absolute, like Belvo's; follow it as it is.
             url = page.get("next")
         return results
+
+    def _object(
+        self, method: str, path: str, body: Optional[Mapping[str, Any]] = None
+    ) -> Dict[str, Any]:
+        answer = self._call(method, path, body)
+        if not isinstance(answer, dict):
+            raise ControlError(method, path, 200, f"expected a JSON object, got {answer!r}")
+        return cast(Dict[str, Any], answer)
 
     def _call(self, method: str, path: str, body: Optional[Mapping[str, Any]] = None) -> Any:
         url = path if path.startswith("http") else f"{self.url}{path}"
