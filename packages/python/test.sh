@@ -48,5 +48,8 @@ echo "installed the wheel in $(( ($(date +%s%N) - start) / 1000000 )) ms"
 # The plugin's tests, from a folder outside the checkout (so nothing is imported from it).
 rm -rf "$work/run" && mkdir -p "$work/run"
 cp -r "$here/tests" "$work/run/tests"
+# The README's Python snippet is examples/test_quickstart.py (packages/snippets.py checks they
+# are the same text): it runs here as a user's test file.
+cp "$here/examples/test_quickstart.py" "$work/run/tests/test_quickstart.py"
 (cd "$work/run" && "$work/venv/bin/python" -m pytest -p no:cacheprovider -q tests)
 echo "wheel: $wheel"
