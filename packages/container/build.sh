@@ -12,7 +12,7 @@
 set -euo pipefail
 
 usage() { echo "usage: $0 BINARY [IMAGE_TAG]" >&2; exit 2; }
-[ $# -ge 1 ] && [ $# -le 2 ] || usage
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/packages/container"

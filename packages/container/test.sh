@@ -4,12 +4,15 @@
 # docker-archive, as the OCI config cannot hold one) and the rootfs, then runs the image's own
 # entrypoint in the rootfs (chroot as 65532:65532, the image's env, but on 127.0.0.1:<free port>),
 # waits with the image's own healthcheck command, runs the contract suite against it, checks the
-# SQLite state in /data survives a SIGTERM (exit 0) and a restart, and cleans up.
+# SQLite state in /data survives a SIGTERM (exit 0) and a restart, runs it once more with
+# compose.yaml's environment, and cleans up.
 #
 #   packages/container/test.sh          # after packages/container/build.sh BINARY
 #
 # Environment: CONTRACT_TESTS (default target/debug/contract-tests), KEEP=1 keeps the unpacked
 # bundle under target/packages-check/container/test for a look. Needs root (chroot) and umoci.
+# Checks run small `bash -c '…' _ ARGS` snippets: their $1… expand in the snippet, not here.
+# shellcheck disable=SC2016
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -18,13 +21,15 @@ contract=${CONTRACT_TESTS:-$root/target/debug/contract-tests}
 
 fail() { echo "container-check: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (chroot, and umoci unpack keeping the image's file owners)"
-for tool in umoci jq curl python3 chroot timeout; do
+for tool in umoci jq curl python3 chroot timeout readelf tar; do
   command -v "$tool" >/dev/null || fail "$tool is required (apt-get install -y umoci jq curl)"
 done
 [ -f "$work/build.env" ] || fail "no $work/build.env: run packages/container/build.sh BINARY first"
 # shellcheck disable=SC1091
 . "$work/build.env"
-[ -d "$OCI_LAYOUT" ] && [ -f "$DOCKER_ARCHIVE" ] || fail "build output missing ($OCI_LAYOUT, $DOCKER_ARCHIVE): rerun build.sh"
+if [ ! -d "$OCI_LAYOUT" ] || [ ! -f "$DOCKER_ARCHIVE" ]; then
+  fail "build output missing ($OCI_LAYOUT, $DOCKER_ARCHIVE): rerun build.sh"
+fi
 [ -x "$contract" ] || fail "no contract suite at $contract (cargo build -p contract-tests, or set CONTRACT_TESTS)"
 
 passed=0
@@ -169,6 +174,46 @@ check "after a restart on the same /data the link is still there (GET /api/links
   "$(curl -s -o /dev/null -w '%{http_code}' -u "$key_id:$key_pw" "$base/api/links/$link/")" 200
 stop_server
 check "SIGTERM after the restart → exit 0" eq "$stop_rc" 0
+
+# 4. compose.yaml's environment, with its defaults, is one the image's entrypoint accepts (parsed
+# with PyYAML when python3 has it); `docker compose config` validates the file when a CLI exists.
+compose="$root/packages/container/compose.yaml"
+if python3 -c 'import yaml' 2>/dev/null; then
+  mapfile -t compose_env < <(python3 - "$compose" <<'PY'
+import re, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+service = doc["services"]["belvo-mock"]
+assert service["image"] == "belvo-mock:0.1.0", service["image"]
+assert "8000:8000" in service["ports"] and "belvo-mock-data:/data" in service["volumes"]
+assert "belvo-mock-data" in doc["volumes"]
+# ${VAR:-default} / ${VAR-default} with VAR unset: the default.
+for name, value in service["environment"].items():
+    print(f"{name}=" + re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}", r"\1", str(value)))
+PY
+  ) || true
+  compose_value() { printf '%s\n' "${compose_env[@]}" | sed -n "s/^$1=//p"; }
+  check "compose.yaml parses: image, port, volume, environment" bash -c '[ "$1" -gt 0 ]' _ "${#compose_env[@]}"
+  if [ "${#compose_env[@]}" -gt 0 ]; then
+    run_env=("${image_env[@]}" "${compose_env[@]}" "BELVO_MOCK_ADDR=127.0.0.1:$port" "BELVO_MOCK_READY_FILE=/tmp/ready.json")
+    start_server "$tmp/server3.log"
+    compose_keys="$(compose_value BELVO_SECRET_ID):$(compose_value BELVO_SECRET_PASSWORD)"
+    check "the image runs with compose.yaml's environment (its keys → 200)" eq \
+      "$(curl -s -o /dev/null -w '%{http_code}' -u "$compose_keys" "$base/api/links/")" 200
+    check "… with its webhook URL" eq \
+      "$(curl -s -u "$compose_keys" "$base/_mock/webhook" | jq -r .url)" "$(compose_value BELVO_MOCK_WEBHOOK_URL)"
+    stop_server
+    check "… and stops with exit 0" eq "$stop_rc" 0
+  fi
+else
+  echo "skip compose.yaml environment run (python3 has no yaml module)"
+fi
+if docker compose version >/dev/null 2>&1; then
+  check "docker compose config accepts compose.yaml" docker compose -f "$compose" config -q
+elif command -v docker-compose >/dev/null; then
+  check "docker-compose config accepts compose.yaml" docker-compose -f "$compose" config -q
+else
+  echo "skip docker compose config (no compose CLI here)"
+fi
 
 echo "container-check: image $IMAGE_TAG, $(du -sh "$rootfs" | cut -f1) unpacked, $(( $(date +%s) - started )) s"
 echo "container-check: $passed passed, $failed failed"
