@@ -163,6 +163,59 @@ check "a failing start exports nothing" bash -c '[ ! -s "$1" ] && [ ! -s "$2" ] 
 check "a failing start leaves nothing listening on its port" \
   bash -c '! curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/_mock/health"' _ "$bad_port"
 
+# 5. The README's workflow (examples/workflow.yml): its `with:` inputs are the action's own, the
+# outputs it reads exist, and start.js/stop.js run with exactly those inputs (and this wheel).
+example="$here/examples/workflow.yml"
+example_inputs=$(python3 - "$example" "$here/action.yml" <<'PY'
+import re, sys
+workflow, action = (open(p, encoding="utf-8").read().split("\n") for p in sys.argv[1:3])
+declared = {"inputs": set(), "outputs": set()}
+section = None
+for line in action:
+    top = re.match(r"^(\w+):", line)
+    if top:
+        section = top.group(1)
+    key = re.match(r"^  ([a-z-]+):", line)
+    if key and section in declared:
+        declared[section].add(key.group(1))
+step = next(i for i, l in enumerate(workflow) if "uses: OWNER/belvo-mock/packages/action@" in l)
+start = next(i for i in range(step, len(workflow)) if workflow[i].strip() == "with:")
+indent = len(workflow[start]) - len(workflow[start].lstrip()) + 2
+for line in workflow[start + 1:]:
+    if len(line) - len(line.lstrip()) < indent or not line.strip():
+        break
+    name, value = line.strip().split(":", 1)
+    value = value.split(" #")[0].strip().strip("'\"")
+    if name not in declared["inputs"]:
+        sys.exit(f"workflow.yml: {name} is not an input of action.yml")
+    print(f"INPUT_{name.upper()}={value}")
+for used in re.findall(r"steps\.belvo\.outputs\.([a-z-]+)", "\n".join(workflow)):
+    if used not in declared["outputs"]:
+        sys.exit(f"workflow.yml: outputs.{used} is not an output of action.yml")
+PY
+) && rc=0 || rc=$?
+check "the README workflow's inputs and outputs are the action's" eq "$rc" 0
+mapfile -t example_env <<<"$example_inputs"
+: >"$tmp/github_env"; : >"$tmp/github_output"; : >"$tmp/github_state"
+rc=0
+(cd "$tmp" && env -i "${runner_env[@]}" "${example_env[@]}" "INPUT_WHEEL=$wheel" node "$here/start.js") \
+  >"$tmp/example.out" 2>&1 || rc=$?
+example_envs=$(parse "$tmp/github_env")
+example_port=$(sed -n 's/^INPUT_PORT=//p' <<<"$example_inputs")
+check "start.js with the README workflow's inputs exports its URL and keys" eq "$rc $example_envs" \
+  "0 $(printf 'BELVO_API_URL\thttp://127.0.0.1:%s\nBELVO_SECRET_ID\tci-secret-id\nBELVO_SECRET_PASSWORD\tci-secret-password' "$example_port")"
+example_state=()
+while IFS=$'\t' read -r name value; do
+  [ -n "$name" ] && example_state+=("STATE_$name=$value")
+  [ "$name" = pid ] && servers+=("$value")
+done <<<"$(parse "$tmp/github_state")"
+check "the README workflow's fake answers with its keys" eq \
+  "$(code -u ci-secret-id:ci-secret-password "http://127.0.0.1:$example_port/api/links/")" 200
+rc=0
+env -i "${runner_env[@]}" "${example_state[@]}" node "$here/stop.js" >"$tmp/example-stop.out" 2>&1 || rc=$?
+check "stop.js ends the README workflow's fake" bash -c \
+  '[ "$1" = 0 ] && ! curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$2/_mock/health"' _ "$rc" "$example_port"
+
 echo "action-check: wheel $(basename "$wheel"), $((SECONDS - started)) s"
 echo "action-check: $passed passed, $failed failed"
 [ "$failed" = 0 ]
