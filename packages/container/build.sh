@@ -7,7 +7,10 @@
 #   packages/container/build.sh BINARY [IMAGE_TAG]     # IMAGE_TAG default belvo-mock:<version>
 #
 # Environment: STORAGE_DRIVER (default overlay; falls back to vfs when overlay fails),
-# CA_BUNDLE (default /etc/ssl/certs/ca-certificates.crt). buildah's storage is private to
+# CA_BUNDLE (default /etc/ssl/certs/ca-certificates.crt), ARCH (default amd64; arm64 for the
+# aarch64 binary: no emulation is needed to build a scratch image, and the work folder and
+# default tag get an -arm64 suffix), BINARY_RUNNER (e.g. qemu-aarch64, to ask a foreign
+# binary its --version). buildah's storage is private to
 # target/packages-check/container/storage, so nothing outside the checkout is touched.
 set -euo pipefail
 
@@ -16,7 +19,10 @@ if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here="$root/packages/container"
+arch=${ARCH:-amd64}
 work="$root/target/packages-check/container"
+suffix=""
+if [ "$arch" != amd64 ]; then work="$work-$arch"; suffix="-$arch"; fi
 binary=$(realpath -e "$1" 2>/dev/null) || { echo "build.sh: no such binary: $1" >&2; exit 1; }
 ca_bundle=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 driver=${STORAGE_DRIVER:-overlay}
@@ -38,11 +44,11 @@ if readelf -dW "$binary" 2>/dev/null | grep -q '(NEEDED)'; then
   readelf -dW "$binary" | grep '(NEEDED)' >&2
   exit 1
 fi
-version_line=$("$binary" --version) || { echo "build.sh: $binary --version failed" >&2; exit 1; }
+version_line=$(${BINARY_RUNNER:-} "$binary" --version) || { echo "build.sh: $binary --version failed" >&2; exit 1; }
 version=${version_line#belvo-mock }
 [[ "$version" =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+.][0-9A-Za-z.-]+)?$ ]] \
   || { echo "build.sh: unexpected --version output: $version_line" >&2; exit 1; }
-tag=${2:-belvo-mock:$version}
+tag=${2:-belvo-mock:$version$suffix}
 echo "build.sh: $binary: $(file -b "$binary" | cut -d, -f1-4), version $version"
 
 [ -s "$ca_bundle" ] || { echo "build.sh: no CA bundle at $ca_bundle (apt-get install -y ca-certificates, or set CA_BUNDLE)" >&2; exit 1; }
@@ -68,7 +74,7 @@ chmod 0755 "$context/data"
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}
 bud() {
   buildah --root "$work/storage" --runroot "$work/runroot" --storage-driver "$1" \
-    bud --isolation chroot --format docker --layers=false --quiet \
+    bud --isolation chroot --format docker --layers=false --quiet --os linux --arch "$arch" \
     --timestamp "$epoch" --build-arg "VERSION=$version" -t "$tag" -f "$context/Containerfile" "$context"
 }
 store() { buildah --root "$work/storage" --runroot "$work/runroot" --storage-driver "$driver" "$@"; }
