@@ -230,6 +230,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
+    /// Secret that widget access tokens (`POST /api/token/`, HS512 JWTs) are signed with
+    /// (default: one kept in --data-dir, else a new one each run).
+    #[arg(long, env = "BELVO_MOCK_WIDGET_SECRET", hide_env_values = true)]
+    pub widget_secret: Option<String>,
+
     /// Threads serving connections, each with its own single-threaded runtime (default: one per
     /// CPU core). Webhooks and housekeeping run on the main thread.
     #[arg(long, env = "BELVO_MOCK_WORKERS", value_parser = clap::value_parser!(u16).range(1..))]
@@ -377,6 +382,7 @@ impl ServeArgs {
                 ..crate::server::Limits::default()
             },
             data_dir: self.data_dir.clone(),
+            widget_secret: self.widget_secret.clone().filter(|s| !s.is_empty()),
         }
     }
 }

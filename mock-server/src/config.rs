@@ -106,6 +106,9 @@ pub struct Config {
     pub limits: Limits,
     /// Keep state in an SQLite database in this folder; `None`: in memory only.
     pub data_dir: Option<PathBuf>,
+    /// What widget access tokens are signed with; `None`: the one kept in `data_dir`, or a new
+    /// one for each run.
+    pub widget_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -125,6 +128,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(5),
             limits: Limits::default(),
             data_dir: None,
+            widget_secret: None,
         }
     }
 }

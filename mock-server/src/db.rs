@@ -25,8 +25,8 @@ pub const LOCK_NAME: &str = "belvo-mock.lock";
 /// The schema this build writes. Version history: 1 — links, sessions, link data, webhook
 /// configs, deliveries, meta; 2 — a link's fetched data and open sessions in its own row
 /// (`data`, `sessions`), so a change of a link writes one row, and link rows keyed by the
-/// link's `seq` (20 digits, creation order) instead of its id.
-pub const SCHEMA_VERSION: i64 = 2;
+/// link's `seq` (20 digits, creation order) instead of its id; 3 — widget access tokens.
+pub const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -55,6 +55,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
          DROP TABLE link_data;
          UPDATE links SET key = printf('%020d', coalesce(json_extract(body, '$.seq'), 0));",
     ),
+    (
+        3,
+        "CREATE TABLE widget_tokens (tenant TEXT NOT NULL, key TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (tenant, key));",
+    ),
 ];
 
 /// The tables of per-tenant rows.
@@ -63,16 +67,23 @@ pub enum Table {
     Links,
     WebhookConfigs,
     Deliveries,
+    WidgetTokens,
 }
 
 impl Table {
-    const ALL: [Table; 3] = [Table::Links, Table::WebhookConfigs, Table::Deliveries];
+    const ALL: [Table; 4] = [
+        Table::Links,
+        Table::WebhookConfigs,
+        Table::Deliveries,
+        Table::WidgetTokens,
+    ];
 
     fn name(self) -> &'static str {
         match self {
             Table::Links => "links",
             Table::WebhookConfigs => "webhook_configs",
             Table::Deliveries => "deliveries",
+            Table::WidgetTokens => "widget_tokens",
         }
     }
 }

@@ -20,10 +20,10 @@
 //!
 //! 1. Leaves: [`config`], [`clock`], `tenant` (key pairs as tenants), [`scenario`], `event`
 //!    (the webhooks Belvo sends, typed), `db` (the SQLite file under `--data-dir` and its
-//!    lock), and the wire contract inside `store` (`error`, `fields`, `query`, `links`,
+//!    lock), `jwt` (HS512 tokens), and the wire contract inside `store` (`error`, `fields`, `query`, `links`,
 //!    `records`: Belvo's error catalogue, DRF field rules, django-filter queries, shapes).
 //! 2. [`fixtures`]: the deterministic data generator.
-//! 3. `store` (links, sessions, data; changes planned into a transaction) and `webhooks`
+//! 3. `store` (links, sessions, data, widget tokens; changes planned into a transaction) and `webhooks`
 //!    (the delivery journal and dispatcher), siblings: webhooks never import the store.
 //! 4. `app`: the one application object and the one writer every change goes through, with
 //!    the request log, the body cache and the control operations.
@@ -42,6 +42,7 @@ mod event;
 pub mod fixtures;
 pub mod fuzzing;
 mod http;
+mod jwt;
 pub mod scenario;
 pub mod server;
 mod store;

@@ -1,11 +1,13 @@
 //! The application, built once at start-up: the store, the webhook journal, the request log,
 //! the body cache, the clock and the one writer every change goes through. The control
 //! operations (reset, flush, redeliver, webhook settings, clock, scenarios) are its methods,
-//! used alike by `/_mock/*`, the dashboard and [`crate::MockServer`].
+//! used alike by `/_mock/*`, the dashboard and [`crate::MockServer`]; so is issuing widget
+//! access tokens (`widget.rs`, with the signing secret).
 
 pub(crate) mod cache;
 mod control;
 pub(crate) mod requests;
+mod widget;
 mod writer;
 
 use std::sync::Arc;
@@ -44,6 +46,8 @@ pub struct Inner {
     pub clock: Clock,
     /// How many override files were loaded (for the banner).
     pub fixture_files: usize,
+    /// What widget access tokens are signed with (HS512).
+    widget_secret: Vec<u8>,
     writer: writer::Writer,
     /// Links to rewrite once serving: read back with sessions that expired while the server
     /// was down.
@@ -82,6 +86,8 @@ impl App {
             },
             store.names(),
         );
+        let widget_secret =
+            widget::secret(config.widget_secret.as_deref(), db.as_ref()).map_err(BuildError)?;
         let mut leftovers = Vec::new();
         let writer = match db {
             None => writer::Writer::inline(),
@@ -101,6 +107,7 @@ impl App {
             bodies: cache::BodyCache::default(),
             clock,
             fixture_files,
+            widget_secret,
             writer,
             leftovers: std::sync::Mutex::new(leftovers),
         })))

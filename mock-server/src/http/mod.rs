@@ -13,6 +13,7 @@ mod owners;
 pub(crate) mod pagination;
 mod records;
 pub(crate) mod service;
+mod token;
 mod ui;
 mod webhooks;
 
@@ -215,6 +216,8 @@ pub fn router(state: AppState) -> Router {
     authed = both(authed, "/_mock/clock/advance", post(control::advance_clock));
 
     let open = both(Router::new(), "/_mock/health", get(control::health));
+    // Authenticated by the body's `id` and `password`, not by the Basic header.
+    let open = both(open, "/api/token", post(token::create));
 
     authed
         .merge(open)

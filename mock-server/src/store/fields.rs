@@ -69,6 +69,33 @@ impl<'a> Fields<'a> {
         self.errors.push(FieldError::new(field, code, message));
     }
 
+    /// A nested DRF serializer's field: the JSON object at `name` (`None` when absent or not
+    /// an object, which is an error).
+    pub fn object(&mut self, name: &str) -> Option<&'a Map<String, Value>> {
+        match self.body.get(name)? {
+            Value::Object(map) => Some(map),
+            other => {
+                let message = format!(
+                    "Invalid data. Expected a dictionary, but got {}.",
+                    python_type(other)
+                );
+                self.add(name, "invalid", message);
+                None
+            }
+        }
+    }
+
+    /// Takes over a nested object's errors, each named `prefix.field` (the error array has
+    /// one level of names).
+    pub fn absorb(&mut self, prefix: &str, inner: Fields<'_>) {
+        for error in inner.errors {
+            self.errors.push(FieldError {
+                field: format!("{prefix}.{}", error.field),
+                ..error
+            });
+        }
+    }
+
     /// `Ok(())` when no field was bad, else the whole list as one 400.
     pub fn finish(self) -> Result<(), Error> {
         if self.errors.is_empty() {

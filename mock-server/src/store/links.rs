@@ -293,7 +293,7 @@ fn parse_cpf(username: &str) -> Option<String> {
     Some(stdbr_core::cpf::remove_symbols(username))
 }
 
-fn credentials_storage_ok(value: &str) -> bool {
+pub(super) fn credentials_storage_ok(value: &str) -> bool {
     match value {
         "store" | "nostore" => true,
         days => days_value(days).is_some_and(|n| (1..=365).contains(&n)),
@@ -310,7 +310,7 @@ fn days_value(value: &str) -> Option<u32> {
 }
 
 /// Reads `stale_in` (pattern `^\d{1,3}d$`).
-fn stale_in(fields: &mut Fields<'_>) -> Option<String> {
+pub(super) fn stale_in(fields: &mut Fields<'_>) -> Option<String> {
     let value = fields.text("stale_in", Text::OPTIONAL)?;
     if days_value(&value).is_none() {
         fields.add("stale_in", "invalid", NOT_VALID);
@@ -320,12 +320,12 @@ fn stale_in(fields: &mut Fields<'_>) -> Option<String> {
 }
 
 /// Reads `fetch_resources`: names Belvo does not know are `invalid_choice`.
-fn fetch_resources(fields: &mut Fields<'_>) -> Option<Vec<String>> {
+pub(super) fn fetch_resources(fields: &mut Fields<'_>) -> Option<Vec<String>> {
     fields.choice_list("fetch_resources", ALL_RESOURCES)
 }
 
 /// Resources known to Belvo but not offered by INSS are refused as a whole (`invalid`/`resources`).
-fn check_supported(resources: &[String]) -> Result<(), Error> {
+pub(super) fn check_supported(resources: &[String]) -> Result<(), Error> {
     if resources
         .iter()
         .all(|r| INSS_RESOURCES.contains(&r.as_str()))

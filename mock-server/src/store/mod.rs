@@ -11,7 +11,7 @@
 //! operations; `sessions` MFA sessions; `data` owners and employments; `restore` the read
 //! back from the database; `links`/`records` the wire shapes and request rules; `fields`/
 //! `query` DRF's field rules and django-filter's queries; `institutions` the catalogue;
-//! `rows` a link's database row.
+//! `tokens` widget access tokens; `rows` the database rows of links and tokens.
 
 mod data;
 pub(crate) mod error;
@@ -27,6 +27,7 @@ mod rows;
 mod schedule;
 mod sessions;
 mod state;
+pub(crate) mod tokens;
 mod tx;
 
 use std::collections::HashMap;
@@ -195,8 +196,8 @@ impl Store {
             .load(Ordering::Acquire)
     }
 
-    /// Housekeeping on the virtual clock: expired sessions and links still unconfirmed a day
-    /// after they were created (their session has expired by then, so nobody can complete
+    /// Housekeeping on the virtual clock: expired sessions, widget tokens a day past their
+    /// expiry, and links still unconfirmed a day after they were created (their session has expired by then, so nobody can complete
     /// them) go, from memory and database alike. Only the old entries of ordered indexes are
     /// visited, and at most `budget` of them per call, so one call holds the tenant locks
     /// briefly however much is due. Returns how many links were forgotten and whether more is
@@ -229,6 +230,22 @@ impl Store {
             more |= links.len() > left;
             let links = &links[..links.len().min(left)];
             left -= links.len();
+            let keep =
+                chrono::Duration::seconds(tokens::ACCESS_LIFETIME_SECS + tokens::KEEP_EXPIRED_SECS);
+            let state = tx.state(tenant);
+            let old_tokens: Vec<Uuid> = state
+                .token_order
+                .iter()
+                .take_while(|(issued, _)| *issued < now - keep)
+                .take(left.saturating_add(1))
+                .map(|(_, jti)| *jti)
+                .collect();
+            more |= old_tokens.len() > left;
+            let old_tokens = &old_tokens[..old_tokens.len().min(left)];
+            left -= old_tokens.len();
+            for jti in old_tokens {
+                tx.apply(tenant, Op::Token(*jti, None));
+            }
             for id in sessions {
                 tx.apply(tenant, Op::Session(id.clone(), None));
             }
@@ -243,6 +260,71 @@ impl Store {
             }
         }
         (forgotten, more)
+    }
+
+    /// `POST /api/token/` for an authenticated tenant: a token with the request's settings
+    /// (in update mode, the link's own where the request gives none), issued now on the
+    /// virtual clock. Past [`tokens::MAX_TOKENS`] the oldest token is forgotten.
+    pub fn issue_token(
+        &self,
+        tx: &mut Tx<'_>,
+        tenant: TenantId,
+        request: tokens::TokenRequest,
+    ) -> Result<tokens::WidgetToken, Error> {
+        let now = self.clock().now();
+        let state = tx.state(tenant);
+        let link = match request.link {
+            None => None,
+            Some(id) => Some(state.links.get(&id).map(|l| &**l).ok_or_else(|| {
+                Error::field(
+                    "link_id",
+                    "does_not_exist",
+                    format!("Invalid pk \"{id}\" - object does not exist."),
+                )
+            })?),
+        };
+        let token = tokens::WidgetToken {
+            jti: Uuid::new_v4(),
+            refresh_jti: Uuid::new_v4(),
+            issued_at: now,
+            scopes: request.scopes,
+            stale_in: request
+                .stale_in
+                .or_else(|| link.and_then(|l| l.stale_in.clone()))
+                .unwrap_or_else(|| "365d".to_owned()),
+            credentials_storage: request
+                .credentials_storage
+                .or_else(|| link.map(|l| l.credentials_storage.clone()))
+                .unwrap_or_else(|| "store".to_owned()),
+            fetch_resources: request
+                .fetch_resources
+                .or_else(|| link.map(|l| l.fetch_resources.clone()))
+                .unwrap_or_else(|| {
+                    institutions::INSS_RESOURCES
+                        .iter()
+                        .map(|r| (*r).to_owned())
+                        .collect()
+                }),
+            link: link.map(|l| tokens::TokenLink {
+                id: l.id,
+                status: l.status,
+                institution: l.institution.to_owned(),
+            }),
+            widget: request.widget,
+        };
+        let oldest = (state.tokens.len() >= tokens::MAX_TOKENS)
+            .then(|| state.token_order.first().map(|(_, jti)| *jti))
+            .flatten();
+        if let Some(jti) = oldest {
+            tx.apply(tenant, Op::Token(jti, None));
+        }
+        tx.apply(tenant, Op::Token(token.jti, Some(Box::new(token.clone()))));
+        Ok(token)
+    }
+
+    /// The Belvo user a tenant's links and tokens are created by (`created_by`, `user_id`).
+    pub fn user(&self, tenant: TenantId) -> Uuid {
+        self.inner.tenants[tenant.index()].user
     }
 
     /// Forgets every link, session and fetched data of one tenant.

@@ -1,5 +1,5 @@
 //! The read back from the database at start-up: every tenant's links with their fetched data
-//! and live sessions, straight into memory (no transaction: nothing is running yet).
+//! and live sessions, and its widget tokens, straight into memory (no transaction: nothing is running yet).
 
 use uuid::Uuid;
 
@@ -47,6 +47,20 @@ impl Store {
             }
             if state.sessions_of(id).count() < before {
                 stale.push((t, id, seq));
+            }
+        }
+        for (tenant, _, body) in db.load(Table::WidgetTokens)? {
+            let Some(t) = self.tenants().find(|t| self.name(*t) == tenant) else {
+                continue;
+            };
+            match serde_json::from_str::<super::tokens::WidgetToken>(&body) {
+                Ok(token) => {
+                    self.lock(t)
+                        .apply(Op::Token(token.jti, Some(Box::new(token))));
+                }
+                Err(_) => {
+                    tracing::warn!("skipping a token row this build cannot read: {body:.120}")
+                }
             }
         }
         Ok(stale)

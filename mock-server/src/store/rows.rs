@@ -1,5 +1,5 @@
-//! The database row of a link: the link with its fetched data and its open MFA sessions, so a
-//! change of a link writes one row, keyed by the link's `seq` (creation order), so new rows
+//! The database rows: a widget token, and a link with its fetched data and its open MFA
+//! sessions, so a change of a link writes one row, keyed by the link's `seq` (creation order), so new rows
 //! land at the end of the table and its index instead of on random pages: a group commit of
 //! registrations touches a few pages, not one per registration.
 
@@ -95,4 +95,13 @@ pub(super) fn link_row(state: &TenantState, id: Uuid) -> Option<String> {
             .collect(),
     };
     Some(serde_json::to_string(&row).unwrap_or_default())
+}
+
+/// The row of widget token `jti` as it is in memory now (the token as JSON); `None` when it
+/// is gone. Tokens have a table of their own, keyed by `jti`.
+pub(super) fn token_row(state: &TenantState, jti: Uuid) -> Option<String> {
+    state
+        .tokens
+        .get(&jti)
+        .map(|token| serde_json::to_string(token).unwrap_or_default())
 }

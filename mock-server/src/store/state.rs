@@ -1,7 +1,7 @@
 //! One tenant's state in memory, and the only way it changes: [`Op`]s, each applied whole
 //! and answered with its exact inverse, so a change that cannot be persisted is undone.
 //! The derived indexes (links in creation order, unconfirmed links, scheduled refreshes,
-//! session expiries, record owners) are kept here, in one place, by the ops that touch what they index.
+//! session expiries, record owners, tokens in issue order) are kept here, in one place, by the ops that touch what they index.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use super::error::Error;
 use super::links::{Link, LinkStatus};
 use super::records::LinkData;
 use super::sessions::MfaSession;
+use super::tokens::WidgetToken;
 
 /// One tenant's links, sessions and fetched data.
 #[derive(Debug, Default)]
@@ -39,6 +40,10 @@ pub(crate) struct TenantState {
     pub(super) data: HashMap<Uuid, LinkData>,
     /// Which link each owner or employment id belongs to.
     pub(super) record_links: HashMap<Uuid, Uuid>,
+    /// Widget access tokens by their `jti`.
+    pub(super) tokens: HashMap<Uuid, WidgetToken>,
+    /// The tokens in the order they were issued (and so expire), for the cap and sweeping.
+    pub(super) token_order: BTreeSet<(DateTime<Utc>, Uuid)>,
     /// Bumped after every committed change: caches of rendered bodies compare it. Shared
     /// with the tenant so readers need no lock, and kept across a reset: a version that went
     /// back to an earlier number could match a body rendered before the reset.
@@ -59,6 +64,8 @@ pub(crate) struct Contents {
     sync_deletes: VecDeque<DateTime<Utc>>,
     data: HashMap<Uuid, LinkData>,
     record_links: HashMap<Uuid, Uuid>,
+    tokens: HashMap<Uuid, WidgetToken>,
+    token_order: BTreeSet<(DateTime<Utc>, Uuid)>,
 }
 
 /// One change of a tenant's state: set a key to a value (`None` removes it).
@@ -67,6 +74,8 @@ pub(crate) enum Op {
     Link(Uuid, Option<Box<Link>>),
     Data(Uuid, Option<LinkData>),
     Session(String, Option<MfaSession>),
+    /// Boxed: a token is far bigger than the other ops.
+    Token(Uuid, Option<Box<WidgetToken>>),
     NextSeq(u64),
     SyncDeletes(VecDeque<DateTime<Utc>>),
     /// Forget everything (a reset); its inverse puts it all back.
@@ -151,6 +160,17 @@ impl TenantState {
                 }
                 Op::Session(id, old)
             }
+            Op::Token(jti, token) => {
+                let old = self.tokens.remove(&jti);
+                if let Some(old) = &old {
+                    self.token_order.remove(&(old.issued_at, jti));
+                }
+                if let Some(token) = token {
+                    self.token_order.insert((token.issued_at, jti));
+                    self.tokens.insert(jti, *token);
+                }
+                Op::Token(jti, old.map(Box::new))
+            }
             Op::NextSeq(seq) => Op::NextSeq(std::mem::replace(&mut self.next_seq, seq)),
             Op::SyncDeletes(times) => {
                 Op::SyncDeletes(std::mem::replace(&mut self.sync_deletes, times))
@@ -167,6 +187,8 @@ impl TenantState {
                 sync_deletes: std::mem::take(&mut self.sync_deletes),
                 data: std::mem::take(&mut self.data),
                 record_links: std::mem::take(&mut self.record_links),
+                tokens: std::mem::take(&mut self.tokens),
+                token_order: std::mem::take(&mut self.token_order),
             })),
             Op::Restore(contents) => {
                 let c = *contents;
@@ -181,6 +203,8 @@ impl TenantState {
                 self.sync_deletes = c.sync_deletes;
                 self.data = c.data;
                 self.record_links = c.record_links;
+                self.tokens = c.tokens;
+                self.token_order = c.token_order;
                 Op::Clear
             }
         }

@@ -327,3 +327,65 @@ fn a_link_list_is_a_window_of_the_matching_links_newest_first() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(listed("", 0..1), (4, vec![ids[3].to_string()]));
 }
+
+fn issue(store: &Store, t: TenantId) -> tokens::WidgetToken {
+    let request = tokens::TokenRequest::validate(&body(json!({
+        "id": "a", "password": "pa", "scopes": "read_institutions,write_links"
+    })))
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    change(store, |tx| store.issue_token(tx, t, request)).unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+#[test]
+fn widget_tokens_are_kept_a_day_past_their_expiry_then_swept() {
+    let (store, a) = store();
+    let b = store.authenticate("b", "pb").unwrap_or_else(|| panic!("b"));
+    let token = issue(&store, a);
+    issue(&store, b);
+    assert_eq!(
+        token.expires_at() - token.issued_at,
+        chrono::Duration::minutes(10)
+    );
+    store
+        .clock()
+        .advance(Duration::from_secs(600 + 24 * 3600 - 1));
+    sweep(&store);
+    assert_eq!(store.lock(a).tokens.len(), 1, "expired, still known");
+    store.clock().advance(Duration::from_secs(2));
+    sweep(&store);
+    assert!(store.lock(a).tokens.is_empty() && store.lock(a).token_order.is_empty());
+    assert!(store.lock(b).tokens.is_empty(), "every tenant's");
+}
+
+#[test]
+fn past_the_cap_the_oldest_widget_token_goes() {
+    let (store, a) = store();
+    let first = issue(&store, a);
+    for _ in 1..tokens::MAX_TOKENS {
+        issue(&store, a);
+    }
+    assert!(store.lock(a).tokens.contains_key(&first.jti));
+    let last = issue(&store, a);
+    let state = store.lock(a);
+    assert_eq!(state.tokens.len(), tokens::MAX_TOKENS);
+    assert!(!state.tokens.contains_key(&first.jti) && state.tokens.contains_key(&last.jti));
+}
+
+#[test]
+fn an_update_mode_token_for_a_link_of_another_tenant_is_refused_and_nothing_is_kept() {
+    let (store, a) = store();
+    let b = store.authenticate("b", "pb").unwrap_or_else(|| panic!("b"));
+    let link = create(
+        &store,
+        a,
+        &body(json!({"institution": "inss_br_employment", "username": "52998224725", "password": "mock:no-mfa"})),
+    )
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let request = tokens::TokenRequest::validate(&body(json!({
+        "id": "b", "password": "pb", "scopes": "write_links", "link_id": link.id
+    })))
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    let refused = change(&store, |tx| store.issue_token(tx, b, request));
+    assert!(matches!(refused, Err(Error::Validation(_))), "{refused:?}");
+    assert!(store.lock(b).tokens.is_empty());
+}

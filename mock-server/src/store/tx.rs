@@ -114,10 +114,22 @@ impl<'s> Tx<'s> {
             }
         }
         let inverse = self.state(tenant).apply(op);
-        if self.store.durable()
-            && let Some((id, seq)) = self.changed_row(tenant, &inverse)
-        {
-            self.touch(tenant, id, seq);
+        if self.store.durable() {
+            if let Some((id, seq)) = self.changed_row(tenant, &inverse) {
+                self.touch(tenant, id, seq);
+            }
+            // A token is a row of its own, written as it is now (a later op on it in the same
+            // transaction writes it again, after).
+            if let Op::Token(jti, _) = &inverse {
+                let name = self.store.name(tenant).to_owned();
+                let row = match rows::token_row(self.state(tenant), *jti) {
+                    Some(body) => {
+                        Write::Put(Table::WidgetTokens, name, jti.simple().to_string(), body)
+                    }
+                    None => Write::Delete(Table::WidgetTokens, name, jti.simple().to_string()),
+                };
+                self.rows.push(row);
+            }
         }
         self.undo.push((tenant, inverse));
     }

@@ -20,3 +20,4 @@ mod recurrent;
 mod soak;
 mod support;
 mod webhooks;
+mod widget;
