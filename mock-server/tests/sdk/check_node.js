@@ -38,8 +38,16 @@ const CPF = '529.982.247-25';
     assert.strictEqual(error.detail[0].code, 'login_error');
   }
 
+  // Widget access tokens: a new connection, and update mode for the link.
+  const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+  const fresh = await client.widgetToken.create();
+  assert.deepStrictEqual(Object.keys(fresh).sort(), ['access', 'refresh']);
+  assert.deepStrictEqual(claims(fresh.access).scopes, ['read_institutions', 'write_links']);
+  const update = await client.widgetToken.create({ link: link.id });
+  assert.strictEqual(claims(update.access).link.id, link.id);
+
   await client.links.delete(link.id);
-  console.log('belvo (npm): link flow OK');
+  console.log('belvo (npm): link flow OK (widget tokens too)');
 })().catch((error) => {
   console.error(error);
   process.exit(1);

@@ -86,6 +86,23 @@ except RequestError as error:
     assert error.status_code == 400, error.status_code
     assert error.detail[0]["code"] == "login_error", error.detail
 
+# Widget access tokens: a new connection, and update mode for the link (what the widget guides
+# do with WidgetToken.create).
+import base64
+
+
+def claims(jwt):
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+fresh = client.WidgetToken.create(raise_exception=True)
+assert set(fresh) == {"access", "refresh"}, fresh
+assert claims(fresh["access"])["token_type"] == "access", claims(fresh["access"])
+assert claims(fresh["access"])["scopes"] == ["read_institutions", "write_links"]
+update = client.WidgetToken.create(link=link["id"], raise_exception=True)
+assert claims(update["access"])["link"]["id"] == link["id"], claims(update["access"])
+
 assert client.Links.delete(link["id"]) is True
 receiver.shutdown()
-print(f"belvo-python: link flow OK ({len(employments)} employments, webhooks received)")
+print(f"belvo-python: link flow OK ({len(employments)} employments, webhooks received, widget tokens)")

@@ -91,8 +91,28 @@ export interface BelvoMock {
   flush(): Promise<{ flushed: number }>;
   /** Every delivery, newest first. */
   deliveries(): Promise<Delivery[]>;
+  /**
+   * `POST /api/token/` with this key pair: a widget access token pair. `link` asks for an
+   * update-mode token; other keys (`widget`, `stale_in`, `fetch_resources`, …) go in the body.
+   */
+  widgetToken(options?: WidgetTokenOptions): Promise<WidgetTokens>;
   /** SIGTERM, then SIGKILL after 5 s; resolves once the process has exited. Idempotent. */
   stop(): Promise<void>;
+}
+
+/** Options of {@link BelvoMock.widgetToken}. */
+export interface WidgetTokenOptions {
+  /** The link to repair (update mode), sent as `link_id`. */
+  link?: string;
+  /** Comma-separated scopes (default `read_institutions,write_links`). */
+  scopes?: string;
+  [field: string]: unknown;
+}
+
+/** The answer of `POST /api/token/`: two HS512 JWTs. */
+export interface WidgetTokens {
+  access: string;
+  refresh: string;
 }
 
 /** An error thrown by a control call on a non-2xx answer. */

@@ -384,6 +384,14 @@ function makeHandle({ url, secretId, secretPassword, stopProcess }) {
       }
       return results;
     },
+    widgetToken(options = {}) {
+      // What the SDKs send (`id`/`password` in the body), plus `link_id` for update mode and
+      // any other field of the token request (`widget`, `stale_in`, `fetch_resources`, …).
+      const { link, scopes = 'read_institutions,write_links', ...rest } = options;
+      const body = { id: secretId, password: secretPassword, scopes, ...rest };
+      if (link !== undefined) body.link_id = link;
+      return request('POST', '/api/token/', body);
+    },
     stop: stopProcess,
   };
 }

@@ -149,3 +149,18 @@ test('control calls with the wrong key pair throw with status and body', LIMIT, 
     return true;
   });
 });
+
+test('widgetToken(): an access token pair, and an update-mode one for a link', LIMIT, async () => {
+  const claims = (jwt) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+  const fresh = await mock.widgetToken();
+  assert.deepEqual(Object.keys(fresh).sort(), ['access', 'refresh']);
+  assert.equal(claims(fresh.access).token_type, 'access');
+  assert.equal(claims(fresh.access).exp - claims(fresh.access).iat, 600);
+
+  const client = await connectedClient();
+  const challenge = await registerChallenge(client);
+  const link = await client.links.resume(challenge.session, '123456', challenge.link);
+  const update = await mock.widgetToken({ link: link.id, stale_in: '30d' });
+  assert.deepEqual(claims(update.access).link, { id: link.id, status: 'valid', institution: 'inss_br_employment' });
+  assert.equal(claims(update.access).stale_in, '30d');
+});

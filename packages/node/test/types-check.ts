@@ -1,7 +1,7 @@
 // Compile-only check of belvo-mock's index.d.ts (test.sh runs tsc --noEmit on it in the test
 // project): the documented calls type-check and the result types are what the README says.
 import { startBelvoMock, startWebhookReceiver, resolveBinary } from 'belvo-mock';
-import type { BelvoMock, Clock, Delivery, StartOptions, WebhookPayload, WebhookReceiver } from 'belvo-mock';
+import type { BelvoMock, Clock, Delivery, StartOptions, WebhookPayload, WebhookReceiver, WidgetTokens } from 'belvo-mock';
 
 async function main(): Promise<void> {
   const options: StartOptions = {
@@ -26,11 +26,13 @@ async function main(): Promise<void> {
   const payloads: WebhookPayload[] = await receiver.waitFor(2, 5000);
   const total: unknown = payloads[0].data.total_owners;
   const auth = receiver.received[0].headers.authorization;
+  const tokens: WidgetTokens = await mock.widgetToken({ link: 'a-link-id', stale_in: '30d' });
+  const access: string = (await mock.widgetToken()).access;
   await mock.reset();
   await attached.stop();
   await mock.stop();
   await receiver.close();
-  void [apiUrl, clock.offset_seconds, flushed, status, total, auth];
+  void [apiUrl, clock.offset_seconds, flushed, status, total, auth, tokens.refresh, access];
 }
 
 void main;

@@ -108,6 +108,25 @@ def test_webhooks_wait_in_the_journal_until_a_url_is_set(belvo_mock):
         assert len(receiver.wait_for(2)) == 2
 
 
+def jwt_claims(token: str) -> dict:
+    import base64
+    import json
+
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def test_widget_token_gives_a_token_pair_and_an_update_mode_one(belvo_mock):
+    fresh = belvo_mock.widget_token()
+    assert set(fresh) == {"access", "refresh"}
+    access = jwt_claims(fresh["access"])
+    assert (access["token_type"], access["exp"] - access["iat"]) == ("access", 600)
+    link = complete_link(client())
+    update = jwt_claims(belvo_mock.widget_token(link["id"], stale_in="30d")["access"])
+    assert update["link"] == {"id": link["id"], "status": "valid", "institution": "inss_br_employment"}
+    assert update["stale_in"] == "30d"
+
+
 def test_python_dash_m_runs_the_binary():
     done = subprocess.run(
         [sys.executable, "-m", "belvo_mock", "--version"], capture_output=True, text=True, timeout=30

@@ -104,6 +104,25 @@ class BelvoMock:
         ``"mock:invalid"`` for a user who changed their password; None: normal again."""
         self._call("PUT", f"/_mock/links/{link_id}/scenario", {"scenario": scenario})
 
+    def widget_token(
+        self,
+        link_id: Optional[str] = None,
+        scopes: str = "read_institutions,write_links",
+        **fields: Any,
+    ) -> Dict[str, Any]:
+        """``POST /api/token/`` with this key pair: ``{"access", "refresh"}`` (two HS512 JWTs).
+        ``link_id`` asks for an update-mode token; other keyword arguments (``widget``,
+        ``stale_in``, ``fetch_resources``, ``credentials_storage``) go in the body."""
+        body: Dict[str, Any] = {
+            "id": self.secret_id,
+            "password": self.secret_password,
+            "scopes": scopes,
+            **fields,
+        }
+        if link_id is not None:
+            body["link_id"] = link_id
+        return self._object("POST", "/api/token/", body)
+
     def _all(self, path: str, filters: Mapping[str, Any]) -> List[Dict[str, Any]]:
         query = {k: v for k, v in filters.items() if v is not None}
         query["page_size"] = 1000
