@@ -10,6 +10,8 @@ pub(crate) mod requests;
 mod widget;
 mod writer;
 
+pub use widget::WidgetAccess;
+
 use std::sync::Arc;
 
 use tokio::sync::oneshot;

@@ -16,6 +16,7 @@ pub(crate) mod service;
 mod token;
 mod ui;
 mod webhooks;
+mod widget;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, Method, Uri};
@@ -218,6 +219,11 @@ pub fn router(state: AppState) -> Router {
     let open = both(Router::new(), "/_mock/health", get(control::health));
     // Authenticated by the body's `id` and `password`, not by the Basic header.
     let open = both(open, "/api/token", post(token::create));
+    // The hosted widget: a browser page, opened with an access token, not the keys.
+    let open = both(open, "/widget", get(widget::entry))
+        .route("/widget/login", get(widget::login_page).post(widget::login))
+        .route("/widget/mfa", post(widget::mfa))
+        .route("/widget/exit", post(widget::exit));
 
     authed
         .merge(open)

@@ -11,7 +11,8 @@
 //! operations; `sessions` MFA sessions; `data` owners and employments; `restore` the read
 //! back from the database; `links`/`records` the wire shapes and request rules; `fields`/
 //! `query` DRF's field rules and django-filter's queries; `institutions` the catalogue;
-//! `tokens` widget access tokens; `rows` the database rows of links and tokens.
+//! `tokens` widget access tokens; `widget` the hosted widget's steps; `rows` the database rows
+//! of links and tokens.
 
 mod data;
 pub(crate) mod error;
@@ -29,6 +30,7 @@ mod sessions;
 mod state;
 pub(crate) mod tokens;
 mod tx;
+pub(crate) mod widget;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -311,6 +313,8 @@ impl Store {
                 institution: l.institution.to_owned(),
             }),
             widget: request.widget,
+            connected: None,
+            last_error: None,
         };
         let oldest = (state.tokens.len() >= tokens::MAX_TOKENS)
             .then(|| state.token_order.first().map(|(_, jti)| *jti))

@@ -133,6 +133,12 @@ pub struct WidgetToken {
     pub fetch_resources: Vec<String>,
     pub link: Option<TokenLink>,
     pub widget: Widget,
+    /// The link the widget connected with it: the token is used up.
+    #[serde(default)]
+    pub connected: Option<Uuid>,
+    /// The last error the user met in the widget, `(code, message)`, for the exit callback.
+    #[serde(default)]
+    pub last_error: Option<(String, String)>,
 }
 
 /// Which of the pair.
@@ -480,6 +486,8 @@ mod tests {
                 institution: "inss_br_employment".into(),
             }),
             widget: Widget::default(),
+            connected: None,
+            last_error: None,
         };
         let access = token.claims(TokenKind::Access, Uuid::nil(), "127.0.0.1:8000");
         assert_eq!(access["exp"].as_i64(), Some(1_727_358_995 + 600));

@@ -7,6 +7,7 @@ mod control;
 mod dashboard;
 mod data;
 mod durable;
+mod hosted_widget;
 mod hostile;
 mod institutions;
 mod isolation;
