@@ -134,8 +134,11 @@ fn write_ready_file(path: &std::path::Path, base: &str) -> std::io::Result<()> {
 fn healthcheck(args: &HealthcheckArgs) -> ExitCode {
     let url = args.url();
     let ask = async {
+        // Straight to the fake: a proxy from HTTP_PROXY would not reach its loopback port
+        // (a container's HEALTHCHECK inherits the proxy settings Docker injects).
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs_f64(args.timeout))
+            .no_proxy()
             .build()?;
         client.get(&url).send().await
     };

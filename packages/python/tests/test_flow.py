@@ -138,3 +138,22 @@ def test_python_dash_m_runs_the_binary():
 def test_a_bad_flag_is_reported_with_the_fakes_own_message():
     with pytest.raises(RuntimeError, match="--no-such-flag"):
         start_server(args=["--no-such-flag"])
+
+
+def test_the_password_stays_off_the_command_line_and_stop_cleans_up(tmp_path):
+    fake = start_server(secret_id="quiet-id", secret_password="not-for-ps")
+    try:
+        with open(f"/proc/{fake.process.pid}/cmdline", "rb") as cmdline:
+            argv = cmdline.read().split(b"\0")
+        assert b"not-for-ps" not in argv, argv
+        assert fake.clock()["offset_seconds"] == 0  # the keys work
+    finally:
+        assert fake.stop() == 0
+    assert not fake.log_path.parent.exists()
+    assert fake.stop() == 0  # again: nothing left to do
+
+
+def test_a_fixtures_folder_from_env_replaces_no_fixtures(tmp_path):
+    with start_server(env={"BELVO_MOCK_FIXTURES": str(tmp_path)}) as fake:
+        assert fake.health()["status"] == "ok"
+        assert "0 override file(s)" in fake.log()

@@ -69,3 +69,19 @@ def test_a_url_where_no_fake_answers_is_a_usage_error(pytester):
     result = pytester.runpytest_subprocess("--belvo-mock-url", "http://127.0.0.1:9", "-q", "-k", "one")
     assert result.ret != 0
     result.stdout.fnmatch_lines(["*--belvo-mock-url http://127.0.0.1:9: no fake answers there*"])
+
+
+def test_a_running_fake_with_other_keys_is_named_as_the_problem(pytester):
+    with start_server(secret_id="qa-secret-id", secret_password="qa-secret-password") as fake:
+        pytester.makepyfile(test_app=APP_TESTS)
+        result = pytester.runpytest_subprocess("--belvo-mock-url", fake.url, "-q", "-k", "one")
+        assert result.ret != 0
+        result.stdout.fnmatch_lines(["*refuses the keys 'sandbox-secret-id'*belvo_mock_secret_id*"])
+        # With its keys, from the ini file, the run passes.
+        pytester.makeini(
+            "[pytest]\nbelvo_mock_secret_id = qa-secret-id\n"
+            "belvo_mock_secret_password = qa-secret-password\n"
+        )
+        result = pytester.runpytest_subprocess("--belvo-mock-url", fake.url, "-q", "-k", "one")
+        result.assert_outcomes(passed=1, deselected=3)
+

@@ -27,12 +27,15 @@ def find_binary() -> str:
             )
         return override
     candidates = [Path(sysconfig.get_path("scripts")) / EXE]
-    user_scheme = f"{os.name}_user"
+    # The user scheme's name differs by platform (macOS framework builds have their own).
+    preferred = getattr(sysconfig, "get_preferred_scheme", None)
+    user_scheme = preferred("user") if preferred else f"{os.name}_user"
     if user_scheme in sysconfig.get_scheme_names():
         candidates.append(Path(sysconfig.get_path("scripts", scheme=user_scheme)) / EXE)
-    # A --target or --prefix install puts the scripts beside the package's parent folders.
+    # `pip install --target DIR` puts the package in DIR and the script in DIR/bin; a
+    # `--prefix P` install puts it in P/lib/pythonX.Y/site-packages and P/bin.
     here = Path(__file__).resolve().parent
-    candidates += [here.parent.parent / "bin" / EXE, here.parent.parent.parent.parent / "bin" / EXE]
+    candidates += [here.parent / "bin" / EXE, here.parent.parent.parent.parent / "bin" / EXE]
     for candidate in candidates:
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return str(candidate)

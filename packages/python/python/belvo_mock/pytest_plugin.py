@@ -19,7 +19,7 @@ from typing import Iterator, List, Optional
 import pytest
 
 from ._binary import find_binary
-from ._control import DEFAULT_SECRET_ID, DEFAULT_SECRET_PASSWORD, BelvoMock
+from ._control import DEFAULT_SECRET_ID, DEFAULT_SECRET_PASSWORD, BelvoMock, ControlError
 from ._receiver import WebhookReceiver
 from ._server import start_server
 
@@ -88,8 +88,18 @@ def belvo_mock_server(request: pytest.FixtureRequest) -> Iterator[BelvoMock]:
         fake = BelvoMock(url, secret_id, secret_password)
         try:
             fake.health()
-        except OSError as error:
+        except (OSError, ControlError, ValueError) as error:
             pytest.fail(f"--belvo-mock-url {url}: no fake answers there ({error})", pytrace=False)
+        try:
+            # With the keys: a fake started with others would refuse every test's reset.
+            fake.clock()
+        except ControlError as error:
+            pytest.fail(
+                f"--belvo-mock-url {url}: the fake refuses the keys {secret_id!r} ({error.status});"
+                " set belvo_mock_secret_id / belvo_mock_secret_password (or BELVO_MOCK_SECRET_ID /"
+                " BELVO_MOCK_SECRET_PASSWORD) to the keys it was started with",
+                pytrace=False,
+            )
         yield fake
         return
     server = start_server(
