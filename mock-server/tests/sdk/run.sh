@@ -40,5 +40,8 @@ BELVO_SECRET_ID=sdk-check-id BELVO_SECRET_PASSWORD=sdk-check-password \
 # The dashboard in headless Chromium (Debian's package; .ci/run installs it).
 NODE_PATH="$work/node/node_modules" node "$root/mock-server/tests/ui/dashboard.mjs" \
   "$base" sdk-check-id sdk-check-password "$work/dashboard.png"
-# The two SDK flows, the contract run and the dashboard above are the four checks of this script.
-echo "sdk-check: 4 passed, 0 failed"
+# The hosted widget in the same browser: connect, exit, an expired token (screenshots too).
+NODE_PATH="$work/node/node_modules" node "$root/mock-server/tests/ui/widget.mjs" \
+  "$base" sdk-check-id sdk-check-password "$work/widget"
+# The two SDK flows, the contract run, the dashboard and the widget above are the five checks.
+echo "sdk-check: 5 passed, 0 failed"

@@ -178,6 +178,8 @@ fn layout(locale: Locale, title: &str, branding: Option<&Branding>, body: Markup
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // No favicon request (the fake serves none).
+                link rel="icon" href="data:,";
                 title { (title) " · Belvo" }
                 style { (maud::PreEscaped(STYLE)) }
             }

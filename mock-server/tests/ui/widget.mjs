@@ -1,0 +1,107 @@
+// The hosted widget in a real browser (Debian's headless Chromium, playwright-core): a tiny
+// app on loopback gets widget tokens with its own callback URLs, sends the browser to the
+// fake's /widget/, and the user goes through consent, CPF and password and the MFA token to
+// the app's success URL (the link it names is valid); then an exit with the survey, and an
+// expired token reaching the app's event URL. A screenshot of every screen; fails on any
+// console error.
+// Usage: node widget.mjs BASE_URL SECRET_ID SECRET_PASSWORD SCREENSHOT_PREFIX
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+// ES modules ignore NODE_PATH: resolve playwright-core from it explicitly.
+const require = createRequire(path.join(process.env.NODE_PATH || process.cwd(), 'noop.js'));
+const { chromium } = require('playwright-core');
+
+const [base, secretId, secretPassword, shots] = process.argv.slice(2);
+const auth = 'Basic ' + Buffer.from(`${secretId}:${secretPassword}`).toString('base64');
+
+// The app: its callback pages say what they were given.
+const app = http.createServer((req, res) => {
+  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+  res.end(`<!doctype html><title>app</title><p id="where">${req.url.replace(/</g, '&lt;')}</p>`);
+});
+await new Promise((resolve) => app.listen(0, '127.0.0.1', resolve));
+const appUrl = `http://127.0.0.1:${app.address().port}`;
+const logo = 'data:image/svg+xml,' + encodeURIComponent(
+  '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><rect width="120" height="40" fill="#1f4fd1"/></svg>');
+
+async function widgetToken() {
+  const answer = await fetch(`${base}/api/token/`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({
+      id: secretId, password: secretPassword, scopes: 'read_institutions,write_links',
+      stale_in: '365d', credentials_storage: 'store', fetch_resources: ['EMPLOYMENTS', 'OWNERS'],
+      widget: {
+        callback_urls: { success: `${appUrl}/success`, exit: `${appUrl}/exit`, event: `${appUrl}/event` },
+        branding: { company_icon: logo, company_logo: logo, company_name: 'ACME Crédito', company_terms_url: `${appUrl}/terms` },
+      },
+    }),
+  });
+  assert.equal(answer.status, 200);
+  return (await answer.json()).access;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const errors = [];
+try {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone
+  const page = await context.newPage();
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+
+  // Connect: consent → CPF and password → MFA token → the app's success URL.
+  await page.goto(`${base}/widget/?access_token=${await widgetToken()}&locale=pt&access_mode=recurrent`);
+  assert.ok((await page.textContent('main')).includes('ACME Crédito'), 'the branding');
+  await page.screenshot({ path: `${shots}-consent.png`, fullPage: true });
+  await Promise.all([page.waitForURL(/\/widget\/login/), page.click('text=Continuar')]);
+  await page.fill('#username', '529.982.247-25');
+  await page.fill('#password', 'mock:invalid');
+  await page.click('button[type=submit]');
+  assert.ok((await page.textContent('[role=alert]')).includes('Invalid credentials provided to login to the institution'));
+  await page.screenshot({ path: `${shots}-login-error.png`, fullPage: true });
+  await page.fill('#username', '529.982.247-25');
+  await page.fill('#password', 'secret-123');
+  await page.click('button[type=submit]');
+  await page.waitForSelector('#token');
+  await page.screenshot({ path: `${shots}-mfa.png`, fullPage: true });
+  await page.fill('#token', '123456');
+  await Promise.all([page.waitForURL(`${appUrl}/success?*`), page.click('button[type=submit]')]);
+  const success = new URL(page.url());
+  assert.equal(success.searchParams.get('institution'), 'inss_br_employment');
+  const link = await fetch(`${base}/api/links/${success.searchParams.get('link')}/`, { headers: { Authorization: auth } });
+  assert.equal(link.status, 200);
+  assert.equal((await link.json()).status, 'valid');
+
+  // Exit at consent: the dialog with the survey, then the app's exit URL.
+  await page.goto(`${base}/widget/?access_token=${await widgetToken()}&locale=en`);
+  await Promise.all([page.waitForURL(/\/widget\/exit/), page.click('text=Exit')]);
+  await page.check('input[name=reason][value="1"]');
+  await page.screenshot({ path: `${shots}-exit.png`, fullPage: true });
+  await Promise.all([page.waitForURL(`${appUrl}/exit?*`), page.click('button[type=submit]')]);
+  assert.equal(new URL(page.url()).searchParams.get('meta_data_step'), 'abandon-survey');
+
+  // An expired token: the app's event URL with ACCESS_TOKEN_NOT_VALID.
+  const expired = await widgetToken();
+  const advanced = await fetch(`${base}/_mock/clock/advance`, {
+    method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ seconds: 601 }),
+  });
+  assert.equal(advanced.status, 200);
+  await page.goto(`${base}/widget/?access_token=${expired}`);
+  await page.waitForURL(`${appUrl}/event?*`);
+  assert.equal(new URL(page.url()).searchParams.get('error'), 'ACCESS_TOKEN_NOT_VALID');
+} finally {
+  await browser.close();
+  app.closeAllConnections();
+  app.close();
+}
+assert.deepEqual(errors, [], 'no console error');
+console.log(`widget: browser flow OK (screenshots ${shots}-*.png)`);
+process.exit(0);
