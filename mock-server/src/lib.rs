@@ -27,7 +27,8 @@
 //!    (the delivery journal and dispatcher), siblings: webhooks never import the store.
 //! 4. `app`: the one application object and the one writer every change goes through, with
 //!    the request log, the body cache and the control operations.
-//! 5. `http`: routes, extractors, error rendering, the dashboard, the request front.
+//! 5. `http`: routes, extractors, error rendering, the dashboard, the hosted widget
+//!    (`widget/`), the request front.
 //! 6. [`server`]: connections (generic over any hyper service), workers, the cap with
 //!    eviction of the idlest connection (`registry.rs`), per-connection deadlines for
 //!    headers, bodies and answers (`watchdog.rs`).
