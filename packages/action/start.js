@@ -1,9 +1,10 @@
-// The GitHub Action's main step: installs belvo-mock (a local wheel or belvo-mock==VERSION from
-// PyPI) into a venv under RUNNER_TEMP, starts it detached on 127.0.0.1:PORT, waits for its ready
-// file and `belvo-mock healthcheck`, then exports BELVO_API_URL / BELVO_SECRET_ID /
-// BELVO_SECRET_PASSWORD to later steps (GITHUB_ENV), sets the outputs url, pid, log-file and
-// version (GITHUB_OUTPUT) and saves what stop.js needs (GITHUB_STATE). No npm dependencies:
-// the workflow-command files are written directly, per GitHub's documented file protocol.
+// The GitHub Action's main step: installs belvo-mock (the `wheel` input, or belvo-mock==VERSION
+// from PyPI when `version` is given; no default, see action.yml) into a venv under RUNNER_TEMP,
+// starts it detached on 127.0.0.1:PORT, saves what stop.js needs (GITHUB_STATE) at once, waits
+// for its ready file and `belvo-mock healthcheck`, then exports BELVO_API_URL / BELVO_SECRET_ID /
+// BELVO_SECRET_PASSWORD to later steps (GITHUB_ENV) and sets the outputs url, pid, log-file and
+// version (GITHUB_OUTPUT). No npm dependencies: the workflow-command files are written directly,
+// per GitHub's documented file protocol.
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
@@ -12,8 +13,13 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const ACTION_VERSION = '0.1.0';
 const READY_TIMEOUT_MS = 60_000;
+// Appended to the fake's NO_PROXY / no_proxy: with HTTP_PROXY / HTTPS_PROXY set on the runner, its
+// webhooks to a receiver on 127.0.0.1 (and its health check) must not go to the proxy.
+const LOOPBACK_NO_PROXY = '127.0.0.1,localhost,::1';
+// Runner variables the fake has no use for and should not hold: ACTIONS_* (runtime and cache
+// tokens), GITHUB_TOKEN, INPUT_* (the inputs, the password among them), STATE_*.
+const WITHHELD_ENV = [/^ACTIONS_/, /^GITHUB_TOKEN$/, /^INPUT_/, /^STATE_/];
 
 // Inputs arrive as INPUT_<NAME> (upper case, spaces → _; hyphens are kept).
 function input(name, fallback = '') {
@@ -83,6 +89,32 @@ function run(command, args, options = {}) {
   return result;
 }
 
+// Whether the job already chose the fixtures: --fixtures / --no-fixtures in `args` (clap rejects
+// --no-fixtures beside --fixtures, and a second --no-fixtures), or their variables in the job's
+// environment (BELVO_MOCK_FIXTURES conflicts with --no-fixtures too).
+function choosesFixtures(args, env) {
+  const flag = args.some((a) => /^--(no-)?fixtures(=|$)/.test(a));
+  return flag || Boolean(env.BELVO_MOCK_FIXTURES) || Boolean(env.BELVO_MOCK_NO_FIXTURES);
+}
+
+// The fake's environment: the job's, without WITHHELD_ENV, with the keys (through the
+// environment, not argv, where `ps` would show them) and loopback in NO_PROXY / no_proxy.
+function serverEnv(secretId, secretPassword, fixturesInput) {
+  const env = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (WITHHELD_ENV.some((pattern) => pattern.test(key))) continue;
+    // The `fixtures` input is explicit: the job's fixtures variables would only conflict with it.
+    if (fixturesInput && (key === 'BELVO_MOCK_FIXTURES' || key === 'BELVO_MOCK_NO_FIXTURES')) continue;
+    env[key] = value;
+  }
+  env.BELVO_SECRET_ID = secretId;
+  env.BELVO_SECRET_PASSWORD = secretPassword;
+  for (const key of ['NO_PROXY', 'no_proxy']) {
+    env[key] = env[key] ? `${env[key]},${LOOPBACK_NO_PROXY}` : LOOPBACK_NO_PROXY;
+  }
+  return env;
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function readLog(file) {
@@ -94,7 +126,7 @@ function readLog(file) {
 }
 
 async function main() {
-  const version = input('version', ACTION_VERSION);
+  const version = input('version');
   const wheel = input('wheel');
   const portText = input('port', '8000');
   const secretId = input('secret-id', 'sandbox-secret-id');
@@ -110,7 +142,17 @@ async function main() {
   if (!/^\d+$/.test(portText) || Number(portText) > 65535) {
     throw new Error(`port must be 0 to 65535, got ${JSON.stringify(portText)}`);
   }
-  if (process.platform === 'win32') throw new Error('belvo-mock-action supports Linux and macOS runners');
+  // belvo-mock is built as Linux wheels only (x86_64 and aarch64): say so, not pip's
+  // "no matching distribution".
+  if (process.platform !== 'linux') {
+    throw new Error(`belvo-mock-action supports Linux runners only (x86_64 and arm64), not ${process.platform}`);
+  }
+  // No default version: nothing is published on PyPI as belvo-mock yet, and installing an
+  // unowned name from PyPI would run whatever someone registered under it.
+  if (!wheel && !version) {
+    throw new Error('no belvo-mock to install: set `wheel:` to a belvo-mock wheel you built, or ' +
+      '`version:` once belvo-mock is on PyPI');
+  }
 
   const base = process.env.RUNNER_TEMP || os.tmpdir();
   fs.mkdirSync(base, { recursive: true });
@@ -136,17 +178,28 @@ async function main() {
   run(exe, ['--version']);
   console.log('::endgroup::');
 
+  const env = serverEnv(secretId, secretPassword, fixtures);
+  // --no-fixtures keeps the repository's own ./fixtures out, unless the job chose otherwise.
+  let fixturesArgs = [];
+  if (fixtures) fixturesArgs = ['--fixtures', path.resolve(fixtures)];
+  else if (!choosesFixtures(extraArgs, env)) fixturesArgs = ['--no-fixtures'];
   const args = ['--addr', `127.0.0.1:${portText}`, '--ready-file', readyFile,
-    ...(fixtures ? ['--fixtures', path.resolve(fixtures)] : ['--no-fixtures']),
+    ...fixturesArgs,
     ...(webhookUrl ? ['--webhook-url', webhookUrl] : []),
     ...extraArgs];
   console.log(`Starting ${exe} ${args.join(' ')} (log: ${logFile})`);
   const log = fs.openSync(logFile, 'a');
-  // The keys go through the environment, not argv (where `ps` would show them).
-  const env = { ...process.env, BELVO_SECRET_ID: secretId, BELVO_SECRET_PASSWORD: secretPassword };
   // Detached: its own process group, so it outlives this step and stop.js can signal the group.
   const child = spawn(exe, args, { detached: true, stdio: ['ignore', log, log], env });
   fs.closeSync(log);
+  // Saved now, not after the health check: a step cancelled or timed out while waiting still
+  // runs the post step, which can then stop the fake. `pid` is the spawned process until the
+  // ready file names the server (rewritten below if that differs; the runner keeps the last).
+  if (Number.isInteger(child.pid)) {
+    writeCommandFile('GITHUB_STATE', 'pid', child.pid);
+    writeCommandFile('GITHUB_STATE', 'pgid', child.pid);
+    writeCommandFile('GITHUB_STATE', 'log_file', logFile);
+  }
   let exited = null;
   child.on('exit', (code, signal) => { exited = signal ? `signal ${signal}` : `exit code ${code}`; });
   child.on('error', (error) => { exited = error.message; });
@@ -175,11 +228,14 @@ async function main() {
     if (!/^http:\/\/127\.0\.0\.1:\d+$/.test(url) || !Number.isInteger(pid)) {
       throw new Error(`unexpected ready file: ${JSON.stringify(ready)}`);
     }
+    // A wrapper script would have started the server as another process: stop.js needs that one.
+    if (pid !== child.pid) writeCommandFile('GITHUB_STATE', 'pid', pid);
 
     // 2. Its own health check, which is what the container image uses too.
     for (;;) {
       if (exited !== null) throw new Error(`belvo-mock stopped (${exited})`);
-      const check = spawnSync(exe, ['healthcheck', url, '--timeout', '3'], { encoding: 'utf8' });
+      // With the fake's env: its NO_PROXY keeps a runner's HTTP_PROXY off this loopback request.
+      const check = spawnSync(exe, ['healthcheck', url, '--timeout', '3'], { encoding: 'utf8', env });
       if (check.status === 0) break;
       if (Date.now() > deadline) {
         throw new Error(`belvo-mock healthcheck ${url} kept failing: ${(check.stdout + check.stderr).trim()}`);
@@ -187,10 +243,7 @@ async function main() {
       await sleep(200);
     }
 
-    // 3. Hand it to later steps and to the post step.
-    writeCommandFile('GITHUB_STATE', 'pid', pid);
-    writeCommandFile('GITHUB_STATE', 'pgid', child.pid);
-    writeCommandFile('GITHUB_STATE', 'log_file', logFile);
+    // 3. Hand it to later steps (the post step has its state already).
     writeCommandFile('GITHUB_ENV', 'BELVO_API_URL', url);
     writeCommandFile('GITHUB_ENV', 'BELVO_SECRET_ID', secretId);
     writeCommandFile('GITHUB_ENV', 'BELVO_SECRET_PASSWORD', secretPassword);

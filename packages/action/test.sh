@@ -3,8 +3,11 @@
 # `node start.js` with INPUT_* env and temporary GITHUB_ENV / GITHUB_OUTPUT / GITHUB_STATE files,
 # parses those files as the runner would and asserts them, talks to the started fake with the
 # exported URL and keys, then runs `node stop.js` with the STATE_* env the runner would derive
-# from GITHUB_STATE and asserts the server is gone. Also: stop.js on a gone server and on an
-# empty state, and a start that fails (bad args) leaves no server and no exported env.
+# from GITHUB_STATE and asserts the server is gone. Also: the fake's environment (no runner
+# tokens or inputs, loopback in NO_PROXY, a dead HTTP_PROXY does not stop the health wait),
+# stop.js on a gone server and on an empty state, a start with neither `wheel` nor `version`,
+# a start that fails (bad args) leaves no server and no exported env (its state only, which
+# stop.js handles), and BELVO_MOCK_FIXTURES in the job's env (no --no-fixtures then).
 #
 #   packages/action/test.sh WHEEL      # WHEEL: e.g. target/wheels/belvo_mock-0.1.0-*x86_64*.whl
 #
@@ -82,14 +85,18 @@ key_pw=action-check-password
 runner_env=(PATH="$PATH" HOME="${HOME:-/root}" RUNNER_TEMP="$tmp/runner-temp"
   GITHUB_ENV="$tmp/github_env" GITHUB_OUTPUT="$tmp/github_output" GITHUB_STATE="$tmp/github_state")
 # Every input the way the runner passes it (defaults from action.yml included).
-inputs=("INPUT_VERSION=0.1.0" "INPUT_WHEEL=$wheel" "INPUT_PORT=$port" "INPUT_SECRET-ID=$key_id"
+inputs=("INPUT_VERSION=" "INPUT_WHEEL=$wheel" "INPUT_PORT=$port" "INPUT_SECRET-ID=$key_id"
   "INPUT_SECRET-PASSWORD=$key_pw" "INPUT_WEBHOOK-URL=http://127.0.0.1:9/belvo-webhooks"
   "INPUT_FIXTURES=" "INPUT_ARGS=--log-level 'info' --webhook-delay 0" "INPUT_PYTHON=python3")
 
-# 1. start.js
+# 1. start.js. Also in its env: runner secrets the fake must not inherit, and a proxy on a port
+# where nothing listens (the health wait and the fake's loopback traffic must bypass it).
+withheld=(ACTIONS_RUNTIME_TOKEN=action-check-runtime-token GITHUB_TOKEN=action-check-github-token
+  STATE_leftover=action-check-state)
+proxy=(HTTP_PROXY=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 NO_PROXY=corp.example)
 t0=$SECONDS
 rc=0
-(cd "$tmp" && env -i "${runner_env[@]}" "${inputs[@]}" node "$here/start.js") >"$tmp/start.out" 2>&1 || rc=$?
+(cd "$tmp" && env -i "${runner_env[@]}" "${withheld[@]}" "${proxy[@]}" "${inputs[@]}" node "$here/start.js") >"$tmp/start.out" 2>&1 || rc=$?
 start_seconds=$((SECONDS - t0))
 if [ $rc != 0 ]; then
   sed 's/^/     /' "$tmp/start.out"
@@ -111,11 +118,19 @@ check "GITHUB_OUTPUT: url, pid, log-file, version" eq "$(cut -f1 <<<"$outputs" |
 check "output url is http://127.0.0.1:$port" eq "$url" "http://127.0.0.1:$port"
 check "output version is 0.1.0" eq "$(get "$outputs" version)" 0.1.0
 check "output log-file is under RUNNER_TEMP" bash -c '[[ "$1" == "$2"/* ]] && [ -s "$1" ]' _ "$log_file" "$tmp/runner-temp"
+# Written right after the spawn (so a cancelled step is still cleaned up); the wheel's script is
+# the binary itself, so the ready file's pid is the spawned one and `pid` is not written again.
 check "GITHUB_STATE: pid (same as the output), pgid, log_file" eq \
   "$(get "$state" pid) $(cut -f1 <<<"$state" | tr '\n' ' ')" "$pid pid pgid log_file "
 check "the server (pid $pid) outlives start.js and is belvo-mock" \
   bash -c '[ -n "$1" ] && ! { [ ! -e "/proc/$1" ] || grep -qE "^[0-9]+ \(.*\) [ZX] " "/proc/$1/stat"; } && tr "\0" " " <"/proc/$1/cmdline" | grep -q belvo-mock' _ "$pid"
 check "the password is not on its command line" bash -c '! tr "\0" " " <"/proc/$1/cmdline" | grep -qF -- "$2"' _ "$pid" "$key_pw"
+tr '\0' '\n' <"/proc/$pid/environ" >"$tmp/server.environ" 2>/dev/null || true
+check "its env has no ACTIONS_*, GITHUB_TOKEN, INPUT_*, STATE_*" bash -c \
+  '[ -s "$1" ] && ! grep -qE "^(ACTIONS_|GITHUB_TOKEN=|INPUT_|STATE_)" "$1"' _ "$tmp/server.environ"
+check "its env has the keys and loopback appended to NO_PROXY / no_proxy" bash -c \
+  'grep -qx "BELVO_SECRET_PASSWORD=$2" "$1" && grep -qx "NO_PROXY=corp.example,127.0.0.1,localhost,::1" "$1" && grep -qx "no_proxy=127.0.0.1,localhost,::1" "$1"' \
+  _ "$tmp/server.environ" "$key_pw"
 
 # 2. A later step: only what GITHUB_ENV exported.
 api=$(get "$envs" BELVO_API_URL)
@@ -150,7 +165,17 @@ env -i "${runner_env[@]}" node "$here/stop.js" >"$tmp/stop3.out" 2>&1 || rc=$?
 check "stop.js with no state (start failed early): exit 0, nothing to stop" \
   bash -c '[ "$1" = 0 ] && grep -q "nothing to stop" "$2"' _ "$rc" "$tmp/stop3.out"
 
-# 4. A start that fails: an unknown flag. Exit 1, the log printed, nothing exported, no server left.
+# 4. Neither `wheel` nor `version` (action.yml has no default version: nothing is on PyPI yet).
+: >"$tmp/github_env"; : >"$tmp/github_output"; : >"$tmp/github_state"
+rc=0
+(cd "$tmp" && env -i "${runner_env[@]}" "INPUT_VERSION=" "INPUT_WHEEL=" "INPUT_PORT=$(free_port)" \
+  node "$here/start.js") >"$tmp/none.out" 2>&1 || rc=$?
+check "no wheel and no version: exit 1, an ::error:: that says what to set, nothing written" bash -c \
+  '[ "$1" = 1 ] && grep -q "^::error::belvo-mock-action: no belvo-mock to install" "$2" && grep -qF -- "$6" "$2" && [ ! -s "$3" ] && [ ! -s "$4" ] && [ ! -s "$5" ]' \
+  _ "$rc" "$tmp/none.out" "$tmp/github_env" "$tmp/github_output" "$tmp/github_state" \
+  'set `wheel:` to a belvo-mock wheel you built, or `version:` once belvo-mock is on PyPI'
+
+# A start that fails: an unknown flag. Exit 1, the log printed, nothing exported, no server left.
 : >"$tmp/github_env"; : >"$tmp/github_output"; : >"$tmp/github_state"
 bad_port=$(free_port)
 rc=0
@@ -158,10 +183,40 @@ rc=0
   node "$here/start.js") >"$tmp/bad.out" 2>&1 || rc=$?
 check "a failing start exits 1 with an ::error:: and the server's log" \
   bash -c '[ "$1" = 1 ] && grep -q "^::error::belvo-mock-action: belvo-mock stopped before it was ready" "$2" && grep -q -- "--no-such-flag" "$2"' _ "$rc" "$tmp/bad.out"
-check "a failing start exports nothing" bash -c '[ ! -s "$1" ] && [ ! -s "$2" ] && [ ! -s "$3" ]' _ \
-  "$tmp/github_env" "$tmp/github_output" "$tmp/github_state"
+check "a failing start exports nothing" bash -c '[ ! -s "$1" ] && [ ! -s "$2" ]' _ \
+  "$tmp/github_env" "$tmp/github_output"
+# The state is saved right after the spawn (for a cancelled step's post step), so a failing start
+# leaves pid/pgid/log_file of a server it already killed: stop.js must find it gone and exit 0.
+bad_state=$(parse "$tmp/github_state")
+check "a failing start saved only its state: pid, pgid, log_file" eq "$(cut -f1 <<<"$bad_state" | tr '\n' ' ')" 'pid pgid log_file '
+bad_state_env=()
+while IFS=$'\t' read -r name value; do [ -n "$name" ] && bad_state_env+=("STATE_$name=$value"); done <<<"$bad_state"
+rc=0
+env -i "${runner_env[@]}" "${bad_state_env[@]}" node "$here/stop.js" >"$tmp/bad-stop.out" 2>&1 || rc=$?
+check "stop.js after the failing start: exit 0, already gone" \
+  bash -c '[ "$1" = 0 ] && grep -q "already gone" "$2"' _ "$rc" "$tmp/bad-stop.out"
 check "a failing start leaves nothing listening on its port" \
   bash -c '! curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/_mock/health"' _ "$bad_port"
+
+# BELVO_MOCK_FIXTURES in the job's env (an empty folder), no `fixtures` input: start.js must not
+# add --no-fixtures, which clap rejects beside it.
+: >"$tmp/github_env"; : >"$tmp/github_output"; : >"$tmp/github_state"
+mkdir -p "$tmp/empty-fixtures"
+fixtures_port=$(free_port)
+rc=0
+(cd "$tmp" && env -i "${runner_env[@]}" "BELVO_MOCK_FIXTURES=$tmp/empty-fixtures" "INPUT_WHEEL=$wheel" \
+  "INPUT_PORT=$fixtures_port" node "$here/start.js") >"$tmp/fixtures.out" 2>&1 || rc=$?
+fixtures_state=()
+while IFS=$'\t' read -r name value; do
+  [ -n "$name" ] && fixtures_state+=("STATE_$name=$value")
+  [ "$name" = pid ] && servers+=("$value")
+done <<<"$(parse "$tmp/github_state")"
+check "BELVO_MOCK_FIXTURES in the job env: starts, without --no-fixtures" bash -c \
+  '[ "$1" = 0 ] && grep -q "^Starting .*--ready-file" "$2" && ! grep -q -- "--no-fixtures" "$2"' _ "$rc" "$tmp/fixtures.out"
+rc=0
+env -i "${runner_env[@]}" "${fixtures_state[@]}" node "$here/stop.js" >"$tmp/fixtures-stop.out" 2>&1 || rc=$?
+check "stop.js ends that fake" bash -c \
+  '[ "$1" = 0 ] && ! curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$2/_mock/health"' _ "$rc" "$fixtures_port"
 
 # 5. The README's workflow (examples/workflow.yml): its `with:` inputs are the action's own, the
 # outputs it reads exist, and start.js/stop.js run with exactly those inputs (and this wheel).

@@ -17,7 +17,9 @@ export interface StartOptions {
   url?: string;
   /**
    * Extra environment for the child. The inherited environment loses every BELVO_SECRET_* and
-   * BELVO_MOCK_* variable (so real keys or a data dir are never picked up); these are kept.
+   * BELVO_MOCK_* variable (so real keys or a data dir are never picked up); these are kept, except
+   * BELVO_SECRET_PASSWORD, which is always `secretPassword`. `BELVO_MOCK_FIXTURES` or
+   * `BELVO_MOCK_NO_FIXTURES` here (non-empty) stops the helper from adding `--no-fixtures`.
    */
   env?: Record<string, string>;
   /** Milliseconds to wait for the fake to be listening (default 10000). */
@@ -77,6 +79,8 @@ export interface Delivery {
 export interface BelvoMock {
   /** Base URL, e.g. `http://127.0.0.1:41234` (no trailing slash). */
   url: string;
+  /** Process id of the spawned fake (from its ready file); `null` when attached with `url`. */
+  pid: number | null;
   secretId: string;
   secretPassword: string;
   /** `BELVO_API_URL`, `BELVO_SECRET_ID`, `BELVO_SECRET_PASSWORD` for the app under test. */
@@ -139,7 +143,11 @@ export interface WebhookReceiver {
   url: string;
   /** Everything received, in arrival order. */
   received: ReceivedWebhook[];
-  /** The first `count` payloads once that many arrived; rejects after `timeoutMs` (default 5000). */
+  /**
+   * Resolves, once at least `count` webhooks arrived, with the payloads of the first `count` in
+   * arrival order (not every one received so far: see `received`); rejects after `timeoutMs`
+   * (default 5000).
+   */
   waitFor(count: number, timeoutMs?: number): Promise<WebhookPayload[]>;
   close(): Promise<void>;
 }

@@ -114,16 +114,28 @@ function removeDir(dir) {
   }
 }
 
+// Appended to NO_PROXY / no_proxy of the child: the fake's own loopback traffic (webhooks to a
+// receiver on 127.0.0.1, like startWebhookReceiver's) must not go to a proxy from HTTP_PROXY /
+// HTTPS_PROXY, which cannot reach this machine's loopback.
+const LOOPBACK_NO_PROXY = '127.0.0.1,localhost,::1';
+
 /** The child's environment: the caller's, minus anything that could point the fake at the
  * user's real keys or data (BELVO_SECRET_* is read by the binary, BELVO_MOCK_* sets any flag),
- * plus options.env, which is explicit and therefore kept. */
-function childEnv(extra) {
+ * plus options.env, which is explicit and therefore kept, plus the key pair's password (through
+ * the environment: on the command line `ps` would show it) and loopback in NO_PROXY/no_proxy. */
+function childEnv(extra, secretPassword) {
   const env = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (key.startsWith('BELVO_SECRET_') || key.startsWith('BELVO_MOCK_')) continue;
     env[key] = value;
   }
-  return Object.assign(env, extra || {});
+  Object.assign(env, extra || {});
+  // Last, so options.env cannot make the fake accept another password than the handle's.
+  env.BELVO_SECRET_PASSWORD = secretPassword;
+  for (const key of ['NO_PROXY', 'no_proxy']) {
+    env[key] = env[key] ? `${env[key]},${LOOPBACK_NO_PROXY}` : LOOPBACK_NO_PROXY;
+  }
+  return env;
 }
 
 function tailCollector() {
@@ -146,8 +158,15 @@ function describeOutput(stdout, stderr) {
   return parts.length ? `\n${parts.join('\n')}` : ' (no output)';
 }
 
-function hasFixturesArg(args) {
-  return args.some((a) => a === '--fixtures' || a.startsWith('--fixtures='));
+// Whether the caller already chose the fixtures: --fixtures / --no-fixtures in args, or their
+// variables in options.env (clap rejects --no-fixtures beside BELVO_MOCK_FIXTURES, and a second
+// --no-fixtures). The caller's own BELVO_MOCK_* never reach the child, so only options.env counts.
+function choosesFixtures(args, env) {
+  const flag = args.some(
+    (a) => a === '--fixtures' || a.startsWith('--fixtures=') || a === '--no-fixtures' || a.startsWith('--no-fixtures='),
+  );
+  const variable = ['BELVO_MOCK_FIXTURES', 'BELVO_MOCK_NO_FIXTURES'].some((key) => env && env[key]);
+  return flag || Boolean(variable);
 }
 
 function checkSecret(name, value) {
@@ -172,7 +191,7 @@ async function startBelvoMock(options = {}) {
     const url = String(options.url).replace(/\/+$/, '');
     // Fail here, with the URL in the message, rather than in the first test request.
     await checkHealth(url);
-    return makeHandle({ url, secretId, secretPassword, stopProcess: async () => {} });
+    return makeHandle({ url, pid: null, secretId, secretPassword, stopProcess: async () => {} });
   }
 
   const args = options.args === undefined ? [] : options.args;
@@ -194,19 +213,18 @@ async function startBelvoMock(options = {}) {
   const argv = [
     '--addr', '127.0.0.1:0',
     '--ready-file', readyFile,
-    '--secret-id', secretId,
-    '--secret-password', secretPassword,
+    '--secret-id', secretId, // the password goes by environment (see childEnv)
     '--webhook-delay', String(webhookDelay),
     '--log-level', 'warn',
   ];
-  // --no-fixtures keeps the app's own ./fixtures folder out (clap rejects it beside --fixtures).
-  if (!hasFixturesArg(args)) argv.push('--no-fixtures');
+  // --no-fixtures keeps the app's own ./fixtures folder out, unless args or options.env choose.
+  if (!choosesFixtures(args, options.env)) argv.push('--no-fixtures');
   argv.push(...args);
 
   const stdout = tailCollector();
   const stderr = tailCollector();
   const child = childProcess.spawn(binary, argv, {
-    env: childEnv(options.env),
+    env: childEnv(options.env, secretPassword),
     stdio: ['ignore', 'pipe', 'pipe'],
     windowsHide: true,
   });
@@ -264,7 +282,9 @@ async function startBelvoMock(options = {}) {
     }
     return stopping;
   };
-  return makeHandle({ url: ready.url, secretId, secretPassword, stopProcess });
+  // The server's own pid, from its ready file: child.pid, unless a wrapper started it as another process.
+  const pid = Number.isInteger(ready.pid) ? ready.pid : child.pid;
+  return makeHandle({ url: ready.url, pid, secretId, secretPassword, stopProcess });
 }
 
 async function waitForReady({ readyFile, startTimeout, getExit, getSpawnError, binary, stdout, stderr }) {
@@ -324,7 +344,7 @@ async function checkHealth(url) {
   }
 }
 
-function makeHandle({ url, secretId, secretPassword, stopProcess }) {
+function makeHandle({ url, pid, secretId, secretPassword, stopProcess }) {
   const authorization = `Basic ${Buffer.from(`${secretId}:${secretPassword}`).toString('base64')}`;
 
   // One control-plane call; a non-2xx answer becomes an Error carrying status and body.
@@ -354,6 +374,7 @@ function makeHandle({ url, secretId, secretPassword, stopProcess }) {
 
   return {
     url,
+    pid,
     secretId,
     secretPassword,
     // The variables the official SDKs and most apps read (belvo-python reads exactly these).

@@ -1,6 +1,8 @@
 // The installed package's harness, from ESM (`import … from 'belvo-mock'`), under `node --test`:
 // binary resolution (platform package, BELVO_MOCK_BINARY), `npx belvo-mock`, the `url` option,
-// the child's cleaned environment, start-up failures, stop() and the exit hook. Loopback only.
+// the child's environment (the caller's BELVO_* left out; the password put there rather than on
+// argv; loopback added to NO_PROXY), fixtures selection, start-up failures, stop() and the exit
+// hook. Loopback only.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -154,6 +156,8 @@ test('the url option attaches to a running fake; its stop() kills nothing', LIMI
     const attached = await startBelvoMock({ url: `${owner.url}/`, secretId: 'ci-id', secretPassword: 'ci-password' });
     assert.equal(attached.url, owner.url, 'a trailing slash is dropped');
     assert.equal(attached.env.BELVO_API_URL, owner.url);
+    assert.equal(attached.pid, null, 'an attached handle has no process of its own');
+    assert.ok(Number.isInteger(owner.pid));
 
     const client = new BelvoClient('ci-id', 'ci-password', attached.url);
     await client.connect();
@@ -226,6 +230,73 @@ test('--fixtures in args replaces --no-fixtures (clap rejects both)', LIMIT, asy
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('BELVO_MOCK_FIXTURES in options.env replaces --no-fixtures (clap rejects both)', LIMIT, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'belvo-mock-fixtures-env-')); // no files in it
+  try {
+    const mock = await startBelvoMock({ env: { BELVO_MOCK_FIXTURES: dir } });
+    try {
+      assert.ok(await isUp(mock.url));
+    } finally {
+      await mock.stop();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// Linux: /proc/<pid>/cmdline is what `ps` shows; /proc/<pid>/environ is readable by the same user.
+test('the password reaches the fake by environment, not on its command line', { ...LIMIT, skip: process.platform !== 'linux' }, async () => {
+  const password = 'not-on-the-command-line-4711';
+  const mock = await startBelvoMock({ secretId: 'argv-id', secretPassword: password });
+  try {
+    assert.ok(Number.isInteger(mock.pid) && mock.pid > 1, `a pid: ${mock.pid}`);
+    const argv = fs.readFileSync(`/proc/${mock.pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(argv.some((a) => a.endsWith('belvo-mock')), `the pid is the fake: ${argv.join(' ')}`);
+    assert.ok(argv.includes('argv-id'), '--secret-id stays a flag');
+    assert.ok(!argv.some((a) => a.includes(password)), `the password is in argv: ${argv.join(' ')}`);
+    const environ = fs.readFileSync(`/proc/${mock.pid}/environ`, 'utf8').split('\0');
+    assert.ok(environ.includes(`BELVO_SECRET_PASSWORD=${password}`));
+    // …and the fake accepts it.
+    const client = new BelvoClient('argv-id', password, mock.url);
+    await client.connect();
+    assert.deepEqual(await client.links.list(), []);
+  } finally {
+    await mock.stop();
+  }
+});
+
+// HTTP_PROXY points at a port where nothing listens: a webhook sent through it would fail.
+test('loopback is appended to the child\'s NO_PROXY / no_proxy: webhooks to 127.0.0.1 skip a proxy', { ...LIMIT, skip: process.platform !== 'linux' }, async () => {
+  await withEnv(
+    { NO_PROXY: 'corp.example', no_proxy: undefined, HTTP_PROXY: 'http://127.0.0.1:9', http_proxy: 'http://127.0.0.1:9', NODE_USE_ENV_PROXY: undefined },
+    async () => {
+      const mock = await startBelvoMock({ env: { BELVO_MOCK_MFA: 'never' } });
+      const receiver = await startWebhookReceiver();
+      try {
+        const environ = fs.readFileSync(`/proc/${mock.pid}/environ`, 'utf8').split('\0');
+        assert.ok(environ.includes('NO_PROXY=corp.example,127.0.0.1,localhost,::1'), environ.filter((e) => /proxy/i.test(e)).join(' '));
+        assert.ok(environ.includes('no_proxy=127.0.0.1,localhost,::1'));
+        await mock.setWebhook(receiver.url);
+        // Global fetch, not the SDK: axios would send this very request to the dead proxy.
+        const created = await fetch(`${mock.url}/api/links/`, {
+          method: 'POST',
+          headers: {
+            authorization: `Basic ${Buffer.from(`${mock.secretId}:${mock.secretPassword}`).toString('base64')}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ institution: 'inss_br_employment', username: '529.982.247-25', password: 'secret-123' }),
+        });
+        assert.equal(created.status, 201, await created.text());
+        const webhooks = await receiver.waitFor(2, 10_000);
+        assert.deepEqual(webhooks.map((w) => w.webhook_type).sort(), ['EMPLOYMENTS', 'OWNERS']);
+      } finally {
+        await receiver.close();
+        await mock.stop();
+      }
+    },
+  );
 });
 
 test('startTimeout bounds the wait for a binary that never gets ready', LIMIT, async () => {

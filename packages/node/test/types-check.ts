@@ -17,6 +17,7 @@ async function main(): Promise<void> {
   const attached = await startBelvoMock({ url: mock.url });
   const receiver: WebhookReceiver = await startWebhookReceiver();
   const apiUrl: string = mock.env.BELVO_API_URL;
+  const pid: number | null = mock.pid;
   await mock.setWebhook(receiver.url, 'Bearer x');
   await mock.setWebhook(null);
   const clock: Clock = await mock.advanceClock(121);
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   await attached.stop();
   await mock.stop();
   await receiver.close();
-  void [apiUrl, clock.offset_seconds, flushed, status, total, auth, tokens.refresh, access];
+  void [apiUrl, pid, clock.offset_seconds, flushed, status, total, auth, tokens.refresh, access];
 }
 
 void main;
