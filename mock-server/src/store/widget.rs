@@ -1,17 +1,20 @@
 //! The hosted widget's operations on the store: the login it makes (a link exactly as
-//! `POST /api/links/` makes it, with the token's settings), the MFA step, and what the token
-//! remembers of its session (the link it connected, the last error the user met).
+//! `POST /api/links/` makes it, with the token's settings; in update mode, the link's new
+//! credentials as `PUT /api/links/{id}/` takes them, or a new MFA session for a link the
+//! institution asks a token of), the MFA step, and what the token remembers of its session
+//! (the link it connected, the last error the user met).
 
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::error::{Error, MfaChallenge};
-use super::links::Link;
+use super::links::{Link, LinkStatus};
 use super::sessions::Login;
 use super::state::Op;
 use super::tokens::WidgetToken;
 use super::tx::Tx;
 use super::{Store, institutions};
+use crate::scenario::Scenario;
 use crate::tenant::TenantId;
 
 /// Where a widget step left the user.
@@ -63,6 +66,9 @@ impl Store {
             return Ok(WidgetStep::TokenInvalid);
         };
         let (cpf, password) = credentials;
+        if let Some(target) = token.link.as_ref().map(|l| l.id) {
+            return Ok(self.widget_update(tx, tenant, token, target, password, request_id));
+        }
         let (access_mode, external_id) = startup;
         let mut body = Map::new();
         body.insert("institution".into(), json!(institutions::INSS));
@@ -87,6 +93,34 @@ impl Store {
         let mark = tx.mark();
         let result = self.create_link(tx, tenant, &body, request_id);
         Ok(self.widget_outcome(tx, tenant, token, result, mark))
+    }
+
+    /// Update mode: a link that needs a new MFA token gets a session (its screen asks for
+    /// the token); any other gets the new password, as `PUT /api/links/{id}/` (which may ask
+    /// for a token in turn). Another key pair's link, or one deleted since, is not found.
+    fn widget_update(
+        &self,
+        tx: &mut Tx<'_>,
+        tenant: TenantId,
+        token: WidgetToken,
+        target: Uuid,
+        password: &str,
+        request_id: Uuid,
+    ) -> WidgetStep {
+        let status = tx.state(tenant).links.get(&target).map(|l| l.status);
+        let mark = tx.mark();
+        let result = match status {
+            None => Err(Error::NotFound),
+            Some(LinkStatus::TokenRequired) => {
+                Ok(Login::TokenRequired(self.open_session(tx, tenant, target)))
+            }
+            Some(_) => {
+                let body = json!({"password": password});
+                let body = body.as_object().cloned().unwrap_or_default();
+                self.update_link_credentials(tx, tenant, &target.to_string(), &body, request_id)
+            }
+        };
+        self.widget_outcome(tx, tenant, token, result, mark)
     }
 
     /// The MFA screen: the token the user's app generated, for the session of `link`.
@@ -129,7 +163,13 @@ impl Store {
         mark: super::tx::Mark,
     ) -> WidgetStep {
         match result {
-            Ok(Login::Done(link)) => {
+            Ok(Login::Done(mut link)) => {
+                // The user answered the institution's new token: the link's next refreshes
+                // log in again without one (set `mock:token-required` again to repeat it).
+                if token.link.is_some() && link.scenario == Some(Scenario::TokenRequired) {
+                    link.scenario = None;
+                    tx.apply(tenant, Op::Link(link.id, Some(Box::new(link.clone()))));
+                }
                 token.connected = Some(link.id);
                 tx.apply(tenant, Op::Token(token.jti, Some(Box::new(token))));
                 WidgetStep::Connected {

@@ -412,3 +412,177 @@ async fn without_callback_urls_the_widget_ends_on_a_page_with_what_it_would_send
     assert!(done.html.contains("Account connected."), "{}", done.html);
     assert!(done.html.contains("institution=inss_br_employment"));
 }
+
+impl Widget {
+    /// A valid link whose next login follows `scenario` (set as the control plane does),
+    /// refreshed 11 minutes later (past the cooldown).
+    async fn refreshed_link(&self, scenario: &str) -> String {
+        let challenge = self.api.register("a-good-password").await;
+        let element = challenge.expect(428, "token_required.json")[0].clone();
+        let done = self
+            .api
+            .patch(
+                "/api/links/",
+                json!({"link": element["link"], "session": element["session"], "token": "123456"}),
+            )
+            .await;
+        let id = done.expect(200, "link.json")["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let set = self
+            .api
+            .put(
+                &format!("/_mock/links/{id}/scenario"),
+                json!({"scenario": scenario}),
+            )
+            .await;
+        assert!(set.status < 300, "{}", set.text);
+        self.api
+            .server
+            .advance_clock(std::time::Duration::from_secs(11 * 60));
+        let refresh = self
+            .api
+            .post(&format!("/api/links/{id}/refresh/"), json!({}))
+            .await;
+        refresh.expect(202, "request_accepted.json");
+        id
+    }
+
+    async fn update_token(&self, link: &str) -> String {
+        let (id, password) = self.api.server.secret_keys();
+        let reply = self
+            .api
+            .post(
+                "/api/token/",
+                json!({"id": id, "password": password, "link_id": link,
+                       "scopes": "read_institutions,write_links,read_links",
+                       "widget": {"callback_urls": {"success": SUCCESS, "exit": EXIT, "event": EVENT}}}),
+            )
+            .await;
+        reply.expect(200, "widget_token.json")["access"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn status(&self, link: &str) -> String {
+        let reply = self.api.get(&format!("/api/links/{link}/")).await;
+        reply.expect(200, "link.json")["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    async fn historical_updates(&self, link: &str) -> usize {
+        let reply = self
+            .api
+            .get(&format!("/_mock/webhooks?link_id={link}"))
+            .await;
+        reply.expect(200, "mock_deliveries.json")["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["payload"]["webhook_code"] == "historical_update")
+            .count()
+    }
+}
+
+#[tokio::test]
+async fn update_mode_repairs_an_invalid_link_with_the_new_password_and_keeps_its_id() {
+    let w = Widget::start().await;
+    let id = w.refreshed_link("mock:invalid").await;
+    assert_eq!(
+        w.status(&id).await,
+        "invalid",
+        "the user changed their password"
+    );
+    let before = w.historical_updates(&id).await;
+
+    let token = w.update_token(&id).await;
+    let login = w.login_form(&token, "&locale=en").await;
+    assert!(
+        login.html.contains("Update your Meu INSS password"),
+        "{}",
+        login.html
+    );
+    assert!(
+        login.html.contains("529.***.***-25"),
+        "the link's CPF, masked"
+    );
+    assert!(!login.html.contains("name=\"username\""), "no CPF to type");
+    let mut fields = login.form("/widget/login");
+    fields.push(("password".into(), "my-new-password".into()));
+    let mfa = w.post("/widget/login", &fields).await;
+    let done = w.submit_mfa(&mfa, "123456").await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("{SUCCESS}?link={id}&institution=inss_br_employment").as_str()),
+        "the same link"
+    );
+    assert_eq!(w.status(&id).await, "valid");
+    assert_eq!(
+        w.historical_updates(&id).await,
+        before + 2,
+        "its historical update webhooks"
+    );
+}
+
+#[tokio::test]
+async fn update_mode_asks_a_token_required_link_only_for_the_new_token() {
+    let w = Widget::start().await;
+    let id = w.refreshed_link("mock:token-required").await;
+    assert_eq!(w.status(&id).await, "token_required");
+
+    let token = w.update_token(&id).await;
+    let login = w.login_form(&token, "&locale=en").await;
+    assert!(
+        login
+            .html
+            .contains("INSS asks for a new verification code for this connection."),
+        "{}",
+        login.html
+    );
+    assert!(
+        !login.html.contains("name=\"password\""),
+        "no password to give"
+    );
+    let mfa = w.post("/widget/login", &login.form("/widget/login")).await;
+    let wrong = w.submit_mfa(&mfa, "000000").await;
+    assert!(
+        wrong
+            .html
+            .contains("Invalid credentials provided to login to the institution")
+    );
+    let done = w.submit_mfa(&wrong, "123456").await;
+    assert_eq!(done.status, 303, "{}", done.html);
+    assert!(
+        done.location
+            .unwrap_or_default()
+            .contains(&format!("link={id}"))
+    );
+    assert_eq!(w.status(&id).await, "valid");
+
+    // Answered: the next scheduled refresh (a week on) logs in without asking again.
+    w.api
+        .server
+        .advance_clock(std::time::Duration::from_secs(8 * 86_400));
+    assert_eq!(w.status(&id).await, "valid");
+}
+
+#[tokio::test]
+async fn an_update_mode_token_for_a_link_deleted_since_says_it_is_not_found() {
+    let w = Widget::start().await;
+    let id = w.refreshed_link("mock:invalid").await;
+    let token = w.update_token(&id).await;
+    let gone = w.api.delete(&format!("/api/links/{id}/")).await;
+    assert_eq!(gone.status, 204);
+    let login = w.login_form(&token, "&locale=en").await;
+    let mut fields = login.form("/widget/login");
+    fields.push(("username".into(), CPF.into()));
+    fields.push(("password".into(), "my-new-password".into()));
+    let refused = w.post("/widget/login", &fields).await;
+    assert_eq!(refused.status, 200);
+    assert!(refused.html.contains("Not found"), "{}", refused.html);
+}

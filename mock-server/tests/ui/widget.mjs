@@ -1,8 +1,8 @@
 // The hosted widget in a real browser (Debian's headless Chromium, playwright-core): a tiny
 // app on loopback gets widget tokens with its own callback URLs, sends the browser to the
 // fake's /widget/, and the user goes through consent, CPF and password and the MFA token to
-// the app's success URL (the link it names is valid); then an exit with the survey, and an
-// expired token reaching the app's event URL. A screenshot of every screen; fails on any
+// the app's success URL (the link it names is valid); then an exit with the survey, update
+// mode repairing a token_required link, and an expired token reaching the app's event URL. A screenshot of every screen; fails on any
 // console error.
 // Usage: node widget.mjs BASE_URL SECRET_ID SECRET_PASSWORD SCREENSHOT_PREFIX
 import assert from 'node:assert/strict';
@@ -86,6 +86,32 @@ try {
   await page.screenshot({ path: `${shots}-exit.png`, fullPage: true });
   await Promise.all([page.waitForURL(`${appUrl}/exit?*`), page.click('button[type=submit]')]);
   assert.equal(new URL(page.url()).searchParams.get('meta_data_step'), 'abandon-survey');
+
+  // Update mode: a link the institution now asks a new MFA token of is repaired in place.
+  const api = (method, path, body) => fetch(`${base}${path}`, {
+    method, headers: { Authorization: auth, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const [challenge] = await (await api('POST', '/api/links/', {
+    institution: 'inss_br_employment', username: '529.982.247-25', password: 'secret-123',
+  })).json();
+  await api('PATCH', '/api/links/', { link: challenge.link, session: challenge.session, token: '123456' });
+  await api('PUT', `/_mock/links/${challenge.link}/scenario`, { scenario: 'mock:token-required' });
+  await api('POST', '/_mock/clock/advance', { seconds: 660 }); // past the refresh cooldown
+  assert.equal((await api('POST', `/api/links/${challenge.link}/refresh/`, {})).status, 202);
+  assert.equal((await (await api('GET', `/api/links/${challenge.link}/`)).json()).status, 'token_required');
+  const repair = await (await api('POST', '/api/token/', {
+    id: secretId, password: secretPassword, link_id: challenge.link, scopes: 'read_institutions,write_links,read_links',
+    widget: { callback_urls: { success: `${appUrl}/success`, exit: `${appUrl}/exit`, event: `${appUrl}/event` } },
+  })).json();
+  await page.goto(`${base}/widget/?access_token=${repair.access}&locale=en`);
+  await Promise.all([page.waitForURL(/\/widget\/login/), page.click('text=Continue')]);
+  await page.screenshot({ path: `${shots}-update.png`, fullPage: true });
+  await page.click('button[type=submit]');
+  await page.fill('#token', '123456');
+  await Promise.all([page.waitForURL(`${appUrl}/success?*`), page.click('button[type=submit]')]);
+  assert.equal(new URL(page.url()).searchParams.get('link'), challenge.link, 'the same link');
+  assert.equal((await (await api('GET', `/api/links/${challenge.link}/`)).json()).status, 'valid');
 
   // An expired token: the app's event URL with ACCESS_TOKEN_NOT_VALID.
   const expired = await widgetToken();

@@ -1,7 +1,7 @@
 //! The hosted widget under `/widget/`, the fake's `https://widget.belvo.io/`: opened with an
 //! `access_token` from `POST /api/token/` and the startup parameters, it takes the user
 //! through consent, CPF and password and the MFA token, creates the link as `POST
-//! /api/links/` would, and sends the user back to the token's `callback_urls` with Belvo's
+//! /api/links/` would (or, in update mode, repairs the token's link), and sends the user back to the token's `callback_urls` with Belvo's
 //! query parameters (`success`, `exit`, `event`). Forms post back to `/widget/…`; no script.
 
 mod pages;
@@ -160,6 +160,22 @@ fn open(
     }
 }
 
+/// For an update-mode token, the link it repairs as the login screen shows it (`None` for a
+/// new connection, or when the link is gone: the login then says it is not found).
+fn repair(state: &AppState, tenant: TenantId, token: &WidgetToken) -> Option<pages::Repair> {
+    let target = token.link.as_ref()?;
+    let link = state.store.link(tenant, &target.id.to_string()).ok()?;
+    let digits: String = link.cpf.chars().filter(char::is_ascii_digit).collect();
+    let cpf = match (digits.get(..3), digits.get(9..)) {
+        (Some(head), Some(tail)) => format!("{head}.***.***-{tail}"),
+        _ => "***".to_owned(),
+    };
+    Some(pages::Repair {
+        needs_token: link.status == crate::store::links::LinkStatus::TokenRequired,
+        cpf,
+    })
+}
+
 fn form(body: &RawBody) -> Params {
     Params::parse(&String::from_utf8_lossy(&body.0))
 }
@@ -179,7 +195,13 @@ pub async fn entry(State(state): State<AppState>, Query(params): Query) -> Respo
 pub async fn login_page(State(state): State<AppState>, Query(params): Query) -> Response {
     match open(&state, &params) {
         Err(answer) => *answer,
-        Ok((_, token, startup)) => page(StatusCode::OK, pages::login(&startup, &token, None)),
+        Ok((tenant, token, startup)) => {
+            let repair = repair(&state, tenant, &token);
+            page(
+                StatusCode::OK,
+                pages::login(&startup, &token, None, repair.as_ref()),
+            )
+        }
     }
 }
 
@@ -208,10 +230,11 @@ pub async fn login(
             request_id.0,
         )
         .await;
+    let repair = repair(&state, tenant, &token);
     finish(&startup, &token, step, |error| {
         page(
             StatusCode::OK,
-            pages::login(&startup, &token, Some((error.0, error.1))),
+            pages::login(&startup, &token, Some((error.0, error.1)), repair.as_ref()),
         )
     })
 }
@@ -225,8 +248,12 @@ pub async fn mfa(State(state): State<AppState>, request_id: RequestId, body: Raw
     };
     let link = params.get("link").unwrap_or_default().to_owned();
     let session = params.get("session").unwrap_or_default().to_owned();
+    let repair = repair(&state, tenant, &token);
     let Ok(link_id) = uuid::Uuid::try_parse(&link) else {
-        return page(StatusCode::OK, pages::login(&startup, &token, None));
+        return page(
+            StatusCode::OK,
+            pages::login(&startup, &token, None, repair.as_ref()),
+        );
     };
     let step = state
         .app
@@ -248,7 +275,7 @@ pub async fn mfa(State(state): State<AppState>, request_id: RequestId, body: Raw
             ),
             _ => page(
                 StatusCode::OK,
-                pages::login(&startup, &token, Some((None, error.1))),
+                pages::login(&startup, &token, Some((None, error.1)), repair.as_ref()),
             ),
         }
     })

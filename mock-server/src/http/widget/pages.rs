@@ -104,6 +104,14 @@ impl Locale {
             (Self::Pt, Exited) => "Você saiu do widget.",
             (Self::Es, Exited) => "Saliste del widget.",
             (Self::En, Exited) => "You left the widget.",
+            (Self::Pt, UpdateTitle) => "Atualize sua senha do Meu INSS",
+            (Self::Es, UpdateTitle) => "Actualiza tu contraseña de Meu INSS",
+            (Self::En, UpdateTitle) => "Update your Meu INSS password",
+            (Self::Pt, NewToken) => "O INSS pede um novo código de verificação para esta conexão.",
+            (Self::Es, NewToken) => {
+                "El INSS pide un nuevo código de verificación para esta conexión."
+            }
+            (Self::En, NewToken) => "INSS asks for a new verification code for this connection.",
             (Self::Pt, ThisApp) => "Este aplicativo",
             (Self::Es, ThisApp) => "Esta aplicación",
             (Self::En, ThisApp) => "This app",
@@ -153,6 +161,8 @@ enum Text {
     NoInstitution,
     Connected,
     Exited,
+    UpdateTitle,
+    NewToken,
     ThisApp,
 }
 
@@ -253,8 +263,25 @@ pub fn consent(startup: &Startup, token: &WidgetToken) -> Markup {
 /// An error to show: by a field (`Some(name)`) or above the form.
 pub type Shown<'a> = Option<(Option<&'a str>, &'a str)>;
 
-pub fn login(startup: &Startup, token: &WidgetToken, error: Shown<'_>) -> Markup {
+/// The link an update-mode token repairs, as the login screen shows it.
+#[derive(Debug)]
+pub struct Repair {
+    /// The institution asks for a new MFA token (no password to give).
+    pub needs_token: bool,
+    /// The link's CPF with its middle digits hidden.
+    pub cpf: String,
+}
+
+pub fn login(
+    startup: &Startup,
+    token: &WidgetToken,
+    error: Shown<'_>,
+    repair: Option<&Repair>,
+) -> Markup {
     let l = startup.locale;
+    if let Some(repair) = repair {
+        return update(startup, token, error, repair);
+    }
     let at = |field: &str| error.filter(|(f, _)| *f == Some(field)).map(|(_, m)| m);
     let general = error.filter(|(f, _)| !matches!(f, Some("username" | "password")));
     layout(
@@ -278,6 +305,42 @@ pub fn login(startup: &Startup, token: &WidgetToken, error: Shown<'_>) -> Markup
                     label for="password" { (l.t(Text::Password)) }
                     input #password type="password" name="password" autocomplete="current-password" required;
                     @if let Some(message) = at("password") { p.error role="alert" { (message) } }
+                }
+                div.actions { button type="submit" { (l.t(Text::Continue)) } }
+            }
+            (exit_button(startup, "login"))
+        },
+    )
+}
+
+/// Update mode's login: the new password for the link's CPF, or (a link the institution asks
+/// a new token of) only a button that opens the MFA screen.
+fn update(startup: &Startup, token: &WidgetToken, error: Shown<'_>, repair: &Repair) -> Markup {
+    let l = startup.locale;
+    let title = if repair.needs_token {
+        l.t(Text::MfaTitle)
+    } else {
+        l.t(Text::UpdateTitle)
+    };
+    layout(
+        l,
+        title,
+        token.widget.branding.as_ref(),
+        html! {
+            h1 { (title) }
+            @if let Some((_, message)) = error {
+                p.error role="alert" { (message) }
+            }
+            form method="post" action="/widget/login" {
+                (carried(startup))
+                @if repair.needs_token {
+                    p { (l.t(Text::NewToken)) }
+                } @else {
+                    p { (l.t(Text::Cpf)) ": " strong #cpf { (repair.cpf) } }
+                    div.field {
+                        label for="password" { (l.t(Text::Password)) }
+                        input #password type="password" name="password" autocomplete="current-password" required;
+                    }
                 }
                 div.actions { button type="submit" { (l.t(Text::Continue)) } }
             }
