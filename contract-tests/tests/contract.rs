@@ -199,6 +199,8 @@ fn known_bad(schema: &str) -> Value {
         "token_required.json" => {
             json!([{"code": "token_required", "message": "A MFA token is required by the institution to login"}])
         }
+        // Not a JWT (two parts), and no refresh token.
+        "widget_token.json" => json!({"access": "eyJhbGciOiJIUzUxMiJ9.e30"}),
         "webhook.json" => json!({
             "webhook_id": "aadf41a1fc8e4f79a49f7f04027ac999", "webhook_type": "OWNERS",
             "process_type": "historical_update", "webhook_code": "historical_update",

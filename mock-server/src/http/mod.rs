@@ -223,7 +223,10 @@ pub fn router(state: AppState) -> Router {
     let open = both(open, "/widget", get(widget::entry))
         .route("/widget/login", get(widget::login_page).post(widget::login))
         .route("/widget/mfa", post(widget::mfa))
-        .route("/widget/exit", post(widget::exit));
+        .route("/widget/exit", post(widget::exit))
+        .route("/widget/bridge.js", get(widget::bridge_script))
+        // Where an app loads Belvo's widget script from, on the fake.
+        .route("/belvo-widget-1-stable.js", get(widget::sdk_script));
 
     authed
         .merge(open)

@@ -98,7 +98,10 @@ impl Widget {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
-            assert!(kind.starts_with("text/html"), "{kind}");
+            assert!(
+                kind.starts_with("text/html") || kind.starts_with("text/javascript"),
+                "{kind}"
+            );
         }
         let html = response.text().await.unwrap_or_default();
         Seen {
@@ -585,4 +588,119 @@ async fn an_update_mode_token_for_a_link_deleted_since_says_it_is_not_found() {
     let refused = w.post("/widget/login", &fields).await;
     assert_eq!(refused.status, 200);
     assert!(refused.html.contains("Not found"), "{}", refused.html);
+}
+
+/// The messages an embedded page posts (its `bridge.js` element's `data-messages`).
+fn posted(seen: &Seen) -> Vec<Value> {
+    let Some(start) = seen.html.find("data-messages=\"") else {
+        return Vec::new();
+    };
+    let rest = &seen.html[start + "data-messages=\"".len()..];
+    let raw = &rest[..rest.find('"').unwrap_or(rest.len())];
+    let json = raw
+        .replace("&quot;", "\"")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+#[tokio::test]
+async fn embedded_by_the_widget_script_the_pages_post_to_the_app_instead_of_redirecting() {
+    let w = Widget::start().await;
+    let script = w.get("/belvo-widget-1-stable.js").await;
+    assert_eq!(script.status, 200);
+    assert!(
+        script
+            .html
+            .contains("window.belvoSDK = { createWidget: createWidget }")
+    );
+    assert_eq!(w.get("/widget/bridge.js").await.status, 200);
+
+    let token = w.callbacks().await;
+    let app = "&sdk_origin=http://127.0.0.1:4000&locale=en";
+    let consent = w.get(&format!("/widget/?access_token={token}{app}")).await;
+    assert!(
+        consent
+            .html
+            .contains("<script src=\"/widget/bridge.js\" data-origin=\"http://127.0.0.1:4000\""),
+        "{}",
+        consent.html
+    );
+    assert_eq!(
+        posted(&consent),
+        vec![json!({"kind": "event", "data": {"eventName": "PAGE_LOAD",
+            "metadata": {"page": "/consent", "from": "", "institution_name": ""}}})]
+    );
+    let login = w.login_form(&token, app).await;
+    let refused = w.submit_login(&login, CPF, "mock:locked").await;
+    let messages = posted(&refused);
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let error = &messages[1]["data"];
+    assert_eq!(error["eventName"], "ERROR");
+    assert_eq!(error["meta_data"]["error_code"], "login_error");
+    assert_eq!(
+        error["meta_data"]["error_message"],
+        "The user account is locked, user needs to contact the institution to unlock it"
+    );
+    assert_eq!(error["meta_data"]["institution_name"], "inss_br_employment");
+    let mfa = w.submit_login(&refused, CPF, "secret-123").await;
+    let done = w.submit_mfa(&mfa, "123456").await;
+    assert_eq!(done.status, 200, "no redirect when embedded");
+    let end = posted(&done);
+    assert_eq!(end.len(), 1, "{end:?}");
+    assert_eq!(end[0]["kind"], "success");
+    assert_eq!(end[0]["institution"], "inss_br_employment");
+    let link = end[0]["link"].as_str().unwrap_or_default();
+    assert_eq!(
+        w.api
+            .get(&format!("/api/links/{link}/"))
+            .await
+            .expect(200, "link.json")["status"],
+        "valid"
+    );
+
+    // The exit, as one object for onExit; a spent token, as an ERROR for onEvent.
+    let token = w.callbacks().await;
+    let login = w.login_form(&token, app).await;
+    let refused = w.submit_login(&login, CPF, "mock:invalid").await;
+    let mut leave = refused.form("/widget/exit");
+    for (name, value) in &mut leave {
+        if name == "step" {
+            *value = "leave".into();
+        }
+    }
+    let exit = posted(&w.post("/widget/exit", &leave).await);
+    assert_eq!(
+        exit,
+        vec![json!({"kind": "exit", "data": {
+            "last_encountered_error": {"code": "login_error",
+                "message": "Invalid credentials provided to login to the institution"},
+            "meta_data": {"institution_name": "inss_br_employment"}}})]
+    );
+    let used = w
+        .get(&format!(
+            "/widget/?access_token={}{app}",
+            w.callbacks().await
+        ))
+        .await;
+    assert_eq!(used.status, 200);
+    w.api
+        .server
+        .advance_clock(std::time::Duration::from_secs(601));
+    let expired = w.get(&format!("/widget/?access_token={token}{app}")).await;
+    assert_eq!(expired.status, 401);
+    let events = posted(&expired);
+    assert_eq!(
+        events[0]["data"]["meta_data"]["error_code"],
+        "ACCESS_TOKEN_NOT_VALID"
+    );
+
+    // An origin that is not one is ignored: the hosted widget redirects as usual.
+    let odd = w
+        .get(&format!(
+            "/widget/?access_token={token}&sdk_origin=javascript:alert(1)"
+        ))
+        .await;
+    assert_eq!(odd.status, 303);
 }

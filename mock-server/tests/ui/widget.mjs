@@ -2,7 +2,8 @@
 // app on loopback gets widget tokens with its own callback URLs, sends the browser to the
 // fake's /widget/, and the user goes through consent, CPF and password and the MFA token to
 // the app's success URL (the link it names is valid); then an exit with the survey, update
-// mode repairing a token_required link, and an expired token reaching the app's event URL. A screenshot of every screen; fails on any
+// mode repairing a token_required link, the drop-in widget script embedding the same screens
+// (callback, onEvent, onExit), and an expired token reaching the app's event URL. A screenshot of every screen; fails on any
 // console error.
 // Usage: node widget.mjs BASE_URL SECRET_ID SECRET_PASSWORD SCREENSHOT_PREFIX
 import assert from 'node:assert/strict';
@@ -17,10 +18,23 @@ const { chromium } = require('playwright-core');
 const [base, secretId, secretPassword, shots] = process.argv.slice(2);
 const auth = 'Basic ' + Buffer.from(`${secretId}:${secretPassword}`).toString('base64');
 
-// The app: its callback pages say what they were given.
+// The app: its callback pages say what they were given; /embed.html loads the fake's drop-in
+// for Belvo's widget script and records what its callbacks hear.
+const EMBED = `<!doctype html><html><head><meta charset="utf-8"><title>app</title>
+<link rel="icon" href="data:,"></head><body><div id="belvo"></div>
+<script src="${base}/belvo-widget-1-stable.js"></script>
+<script>
+  window.seen = { events: [] };
+  window.openWidget = (token, config) => window.belvoSDK.createWidget(token, Object.assign({
+    callback: (link, institution) => { window.seen.success = { link, institution }; },
+    onExit: (data) => { window.seen.exit = data; },
+    onEvent: (data) => { window.seen.events.push(data); },
+  }, config)).build();
+</script></body></html>`;
 const app = http.createServer((req, res) => {
   res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
-  res.end(`<!doctype html><title>app</title><p id="where">${req.url.replace(/</g, '&lt;')}</p>`);
+  if (req.url === '/embed.html') return res.end(EMBED);
+  res.end(`<!doctype html><title>app</title><link rel="icon" href="data:,"><p id="where">${req.url.replace(/</g, '&lt;')}</p>`);
 });
 await new Promise((resolve) => app.listen(0, '127.0.0.1', resolve));
 const appUrl = `http://127.0.0.1:${app.address().port}`;
@@ -112,6 +126,37 @@ try {
   await Promise.all([page.waitForURL(`${appUrl}/success?*`), page.click('button[type=submit]')]);
   assert.equal(new URL(page.url()).searchParams.get('link'), challenge.link, 'the same link');
   assert.equal((await (await api('GET', `/api/links/${challenge.link}/`)).json()).status, 'valid');
+
+  // The drop-in script: the same screens in an iframe of the app's page; callback(link,
+  // institution), onEvent's PAGE_LOAD and ERROR, then onExit with one object.
+  await page.goto(`${appUrl}/embed.html`);
+  await page.evaluate((token) => window.openWidget(token, { locale: 'en', access_mode: 'single' }), await widgetToken());
+  const frame = page.frameLocator('#belvo iframe');
+  await frame.locator('text=Continue').click();
+  await frame.locator('#username').fill('529.982.247-25');
+  await frame.locator('#password').fill('mock:locked');
+  await frame.locator('button[type=submit]').first().click();
+  await frame.locator('[role=alert]').waitFor();
+  await frame.locator('#username').fill('529.982.247-25');
+  await frame.locator('#password').fill('secret-123');
+  await frame.locator('button[type=submit]').first().click();
+  await frame.locator('#token').fill('123456');
+  await page.screenshot({ path: `${shots}-embedded.png`, fullPage: true });
+  await frame.locator('button[type=submit]').first().click();
+  await page.waitForFunction(() => window.seen.success !== undefined);
+  const seen = await page.evaluate(() => window.seen);
+  assert.equal(seen.success.institution, 'inss_br_employment');
+  const embedded = await fetch(`${base}/api/links/${seen.success.link}/`, { headers: { Authorization: auth } });
+  assert.equal((await embedded.json()).access_mode, 'single');
+  assert.deepEqual(seen.events.filter((e) => e.eventName === 'PAGE_LOAD').map((e) => e.metadata.page),
+    ['/consent', '/login', '/login', '/mfa']);
+  const locked = seen.events.find((e) => e.eventName === 'ERROR');
+  assert.equal(locked.meta_data.error_code, 'login_error');
+  assert.equal(await page.locator('#belvo iframe').count(), 0, 'the iframe is gone after success');
+  await page.evaluate((token) => window.openWidget(token, { locale: 'en', show_close_dialog: false }), await widgetToken());
+  await page.frameLocator('#belvo iframe').locator('text=Exit').click();
+  await page.waitForFunction(() => window.seen.exit !== undefined);
+  assert.deepEqual(await page.evaluate(() => window.seen.exit), { meta_data: { step: 'abandon-survey' } });
 
   // An expired token: the app's event URL with ACCESS_TOKEN_NOT_VALID.
   const expired = await widgetToken();

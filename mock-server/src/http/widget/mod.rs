@@ -2,7 +2,9 @@
 //! `access_token` from `POST /api/token/` and the startup parameters, it takes the user
 //! through consent, CPF and password and the MFA token, creates the link as `POST
 //! /api/links/` would (or, in update mode, repairs the token's link), and sends the user back to the token's `callback_urls` with Belvo's
-//! query parameters (`success`, `exit`, `event`). Forms post back to `/widget/…`; no script.
+//! query parameters (`success`, `exit`, `event`). Forms post back to `/widget/…`. Embedded by
+//! the widget script (`/belvo-widget-1-stable.js`, which passes `sdk_origin`), the same pages
+//! tell the app's page instead, through `bridge.js` and `postMessage`.
 
 mod pages;
 
@@ -11,6 +13,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::Markup;
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::context::{Query, RawBody, RequestId};
@@ -20,7 +23,7 @@ use crate::store::tokens::WidgetToken;
 use crate::store::widget::WidgetStep;
 use crate::store::{Error, Params};
 use crate::tenant::TenantId;
-use pages::Locale;
+use pages::{Bridge, Locale};
 
 /// The startup parameters a page is opened with, carried from page to page.
 #[derive(Debug)]
@@ -33,6 +36,9 @@ pub struct Startup {
     /// The filters (`institutions`, `institution_types`, `country_codes`, `resources`) let
     /// INSS through.
     pub offers_inss: bool,
+    /// The origin of the app's page that embeds the widget (the widget script's); `None`:
+    /// the hosted widget, which redirects.
+    pub sdk_origin: Option<String>,
     /// `(name, value)` of the token and every startup parameter given.
     pub carried: Vec<(String, String)>,
 }
@@ -48,6 +54,7 @@ const STARTUP: &[&str] = &[
     "resources",
     "show_close_dialog",
     "show_abandon_survey",
+    "sdk_origin",
 ];
 
 /// Belvo's `event` callback for a token that opens nothing.
@@ -80,6 +87,9 @@ impl Startup {
             external_id: given("external_id").map(str::to_owned),
             show_close_dialog: given("show_close_dialog") != Some("false"),
             show_abandon_survey: given("show_abandon_survey") != Some("false"),
+            sdk_origin: given("sdk_origin")
+                .filter(|o| is_origin(o))
+                .map(str::to_owned),
             offers_inss: allows("institutions", INSS)
                 && allows("institution_types", "employment")
                 && allows("country_codes", "BR")
@@ -94,7 +104,37 @@ impl Startup {
     }
 }
 
-/// A page of the widget: never cached, framable (the widget script embeds it), no script.
+/// `http(s)://host[:port]` and nothing else: where `postMessage` may deliver.
+fn is_origin(value: &str) -> bool {
+    let Some(rest) = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+    else {
+        return false;
+    };
+    !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
+/// Belvo's `ERROR` event of the webview and web SDK (`meta_data`, with a millisecond
+/// timestamp).
+fn error_event(state: &AppState, code: &str, message: &str, institution: &str) -> Value {
+    json!({
+        "eventName": "ERROR",
+        "request_id": uuid::Uuid::new_v4().hyphenated().to_string(),
+        "meta_data": {
+            "error_code": code,
+            "error_message": message,
+            "institution_name": institution,
+            "timestamp": state.store.clock().now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        },
+    })
+}
+
+/// A page of the widget: never cached, framable (the widget script embeds it); the only
+/// script is `bridge.js`, of this origin.
 fn page(status: StatusCode, markup: Markup) -> Response {
     let mut response = (status, Html(markup.into_string())).into_response();
     let headers = response.headers_mut();
@@ -102,7 +142,7 @@ fn page(status: StatusCode, markup: Markup) -> Response {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src http: https: data:; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src http: https: data:; base-uri 'none'",
         ),
     );
     response
@@ -123,26 +163,31 @@ fn redirect(target: &str, query: &[(&str, String)]) -> Response {
         // A callback URL that cannot be a header (validated as text only): say so on a page.
         Err(_) => page(
             StatusCode::OK,
-            pages::finished(Locale::default(), false, &encoded),
+            pages::finished(&Bridge::default(), Locale::default(), false, &encoded),
         ),
     }
 }
 
 /// Where a token that opens nothing sends the user: its `event` URL when it is a token of
-/// ours (expired or used up), else a page saying so.
-fn not_valid(locale: Locale, token: Option<&WidgetToken>) -> Response {
+/// ours (expired or used up), else a page saying so; embedded, the app's `onEvent` hears an
+/// `ERROR` with the same code.
+fn not_valid(state: &AppState, startup: &Startup, token: Option<&WidgetToken>) -> Response {
+    let bridge = Bridge::end(startup).event(error_event(state, NOT_VALID.0, NOT_VALID.1, ""));
     let event = token
         .and_then(|t| t.widget.callback_urls.as_ref())
         .map(|u| u.event.clone());
     match event {
-        Some(url) => redirect(
+        Some(url) if !bridge.embedded() => redirect(
             &url,
             &[
                 ("error", NOT_VALID.0.to_owned()),
                 ("error_message", NOT_VALID.1.to_owned()),
             ],
         ),
-        None => page(StatusCode::UNAUTHORIZED, pages::invalid(locale)),
+        _ => page(
+            StatusCode::UNAUTHORIZED,
+            pages::invalid(&bridge, startup.locale),
+        ),
     }
 }
 
@@ -155,8 +200,8 @@ fn open(
     let access_token = params.get("access_token").unwrap_or_default();
     match state.app.widget_access(access_token) {
         WidgetAccess::Open(tenant, token) => Ok((tenant, token, startup)),
-        WidgetAccess::Spent(token) => Err(Box::new(not_valid(startup.locale, Some(&token)))),
-        WidgetAccess::Unknown => Err(Box::new(not_valid(startup.locale, None))),
+        WidgetAccess::Spent(token) => Err(Box::new(not_valid(state, &startup, Some(&token)))),
+        WidgetAccess::Unknown => Err(Box::new(not_valid(state, &startup, None))),
     }
 }
 
@@ -185,9 +230,16 @@ pub async fn entry(State(state): State<AppState>, Query(params): Query) -> Respo
     match open(&state, &params) {
         Err(answer) => *answer,
         Ok((_, token, startup)) if !startup.offers_inss => {
-            page(StatusCode::OK, pages::no_institution(&startup, &token))
+            let bridge = Bridge::page(&startup, "/institutions", "");
+            page(
+                StatusCode::OK,
+                pages::no_institution(&bridge, &startup, &token),
+            )
         }
-        Ok((_, token, startup)) => page(StatusCode::OK, pages::consent(&startup, &token)),
+        Ok((_, token, startup)) => {
+            let bridge = Bridge::page(&startup, "/consent", "");
+            page(StatusCode::OK, pages::consent(&bridge, &startup, &token))
+        }
     }
 }
 
@@ -197,9 +249,10 @@ pub async fn login_page(State(state): State<AppState>, Query(params): Query) -> 
         Err(answer) => *answer,
         Ok((tenant, token, startup)) => {
             let repair = repair(&state, tenant, &token);
+            let bridge = Bridge::page(&startup, "/login", "/consent");
             page(
                 StatusCode::OK,
-                pages::login(&startup, &token, None, repair.as_ref()),
+                pages::login(&bridge, &startup, &token, None, repair.as_ref()),
             )
         }
     }
@@ -231,10 +284,17 @@ pub async fn login(
         )
         .await;
     let repair = repair(&state, tenant, &token);
-    finish(&startup, &token, step, |error| {
+    finish(&state, &startup, &token, step, |error| {
+        let bridge = refused_bridge(&state, &startup, "/login", "/login", error);
         page(
             StatusCode::OK,
-            pages::login(&startup, &token, Some((error.0, error.1)), repair.as_ref()),
+            pages::login(
+                &bridge,
+                &startup,
+                &token,
+                Some((error.0, error.1)),
+                repair.as_ref(),
+            ),
         )
     })
 }
@@ -250,9 +310,10 @@ pub async fn mfa(State(state): State<AppState>, request_id: RequestId, body: Raw
     let session = params.get("session").unwrap_or_default().to_owned();
     let repair = repair(&state, tenant, &token);
     let Ok(link_id) = uuid::Uuid::try_parse(&link) else {
+        let bridge = Bridge::page(&startup, "/login", "/mfa");
         return page(
             StatusCode::OK,
-            pages::login(&startup, &token, None, repair.as_ref()),
+            pages::login(&bridge, &startup, &token, None, repair.as_ref()),
         );
     };
     let step = state
@@ -265,18 +326,30 @@ pub async fn mfa(State(state): State<AppState>, request_id: RequestId, body: Raw
             request_id.0,
         )
         .await;
-    finish(&startup, &token, step, |error| {
+    finish(&state, &startup, &token, step, |error| {
         // A wrong token leaves the session usable: the same screen again. Anything else
         // (the session expired) starts over at the login.
         match error.2 {
-            Error::Login(_) => page(
-                StatusCode::OK,
-                pages::mfa(&startup, &token, (&link, &session), Some(error.1)),
-            ),
-            _ => page(
-                StatusCode::OK,
-                pages::login(&startup, &token, Some((None, error.1)), repair.as_ref()),
-            ),
+            Error::Login(_) => {
+                let bridge = refused_bridge(&state, &startup, "/mfa", "/mfa", error);
+                page(
+                    StatusCode::OK,
+                    pages::mfa(&bridge, &startup, &token, (&link, &session), Some(error.1)),
+                )
+            }
+            _ => {
+                let bridge = refused_bridge(&state, &startup, "/login", "/mfa", error);
+                page(
+                    StatusCode::OK,
+                    pages::login(
+                        &bridge,
+                        &startup,
+                        &token,
+                        Some((None, error.1)),
+                        repair.as_ref(),
+                    ),
+                )
+            }
         }
     })
 }
@@ -284,6 +357,7 @@ pub async fn mfa(State(state): State<AppState>, request_id: RequestId, body: Raw
 /// The answer to a login or MFA step; `refused` renders a step that was refused, with
 /// `(field, message, error)`.
 fn finish(
+    state: &AppState,
     startup: &Startup,
     token: &WidgetToken,
     step: Result<WidgetStep, Error>,
@@ -295,24 +369,31 @@ fn finish(
                 ("link", link.to_string()),
                 ("institution", institution.to_owned()),
             ];
+            let bridge = Bridge::end(startup).post(json!({
+                "kind": "success", "link": link, "institution": institution,
+            }));
             match &token.widget.callback_urls {
-                Some(urls) => redirect(&urls.success, &query),
-                None => page(
+                Some(urls) if !bridge.embedded() => redirect(&urls.success, &query),
+                _ => page(
                     StatusCode::OK,
-                    pages::finished(startup.locale, true, &encode(&query)),
+                    pages::finished(&bridge, startup.locale, true, &encode(&query)),
                 ),
             }
         }
-        Ok(WidgetStep::Mfa(challenge)) => page(
-            StatusCode::OK,
-            pages::mfa(
-                startup,
-                token,
-                (&challenge.link.to_string(), &challenge.session),
-                None,
-            ),
-        ),
-        Ok(WidgetStep::TokenInvalid) => not_valid(startup.locale, Some(token)),
+        Ok(WidgetStep::Mfa(challenge)) => {
+            let bridge = Bridge::page(startup, "/mfa", "/login");
+            page(
+                StatusCode::OK,
+                pages::mfa(
+                    &bridge,
+                    startup,
+                    token,
+                    (&challenge.link.to_string(), &challenge.session),
+                    None,
+                ),
+            )
+        }
+        Ok(WidgetStep::TokenInvalid) => not_valid(state, startup, Some(token)),
         Ok(WidgetStep::Failed(error)) | Err(error) => {
             let elements = error.elements();
             let (field, message) = elements
@@ -325,6 +406,25 @@ fn finish(
 
 /// `name=value&…`, spaces as `%20` as in Belvo's examples (`+` is percent-encoded by the
 /// serializer, so every `+` it leaves stands for a space).
+/// The bridge of a screen shown again after a refused step: its `PAGE_LOAD`, and an `ERROR`
+/// for a login error (not for a field the user can correct).
+fn refused_bridge(
+    state: &AppState,
+    startup: &Startup,
+    page: &str,
+    from: &str,
+    error: (Option<&str>, &str, &Error),
+) -> Bridge {
+    let bridge = Bridge::page(startup, page, from);
+    match error.2 {
+        Error::Validation(_) => bridge,
+        other => {
+            let code = other.elements().first().map_or("unexpected_error", |e| e.1);
+            bridge.event(error_event(state, code, error.1, INSS))
+        }
+    }
+}
+
 fn encode(query: &[(&str, String)]) -> String {
     let mut encoded = form_urlencoded::Serializer::new(String::new());
     for (name, value) in query {
@@ -348,9 +448,10 @@ pub async fn exit(State(state): State<AppState>, body: RawBody) -> Response {
         _ => "consent",
     };
     if params.get("step") == Some("confirm") && startup.show_close_dialog {
+        let bridge = Bridge::page(&startup, "/exit", &format!("/{screen}"));
         return page(
             StatusCode::OK,
-            pages::confirm_exit(&startup, &token, screen),
+            pages::confirm_exit(&bridge, &startup, &token, screen),
         );
     }
     let mut query = Vec::new();
@@ -365,11 +466,51 @@ pub async fn exit(State(state): State<AppState>, body: RawBody) -> Response {
         // Belvo: sent when the user leaves after choosing an institution (INSS is the one).
         query.push(("meta_data_institution_name", INSS.to_owned()));
     }
+    // The web SDK's `onExit` gets the same facts as one object (the shape of Belvo's webview
+    // JSON; third-party typings that say "an array" are not followed).
+    let mut meta = json!({});
+    if screen == "consent" {
+        meta["step"] = json!("abandon-survey");
+    } else {
+        meta["institution_name"] = json!(INSS);
+    }
+    let mut data = json!({"meta_data": meta});
+    if let Some((code, message)) = &token.last_error {
+        data["last_encountered_error"] = json!({"code": code, "message": message});
+    }
+    let bridge = Bridge::end(&startup).post(json!({"kind": "exit", "data": data}));
     match &token.widget.callback_urls {
-        Some(urls) => redirect(&urls.exit, &query),
-        None => page(
+        Some(urls) if !bridge.embedded() => redirect(&urls.exit, &query),
+        _ => page(
             StatusCode::OK,
-            pages::finished(startup.locale, false, &encode(&query)),
+            pages::finished(&bridge, startup.locale, false, &encode(&query)),
         ),
     }
 }
+
+/// `bridge.js`: posts an embedded page's messages to the app's page (the origin the widget
+/// script gave), so the script can call `callback`, `onExit` and `onEvent`.
+pub async fn bridge_script() -> Response {
+    script(BRIDGE_JS)
+}
+
+/// The drop-in for Belvo's widget script: `window.belvoSDK.createWidget(access_token,
+/// config).build()` on `<div id="belvo">`, the hosted widget in an iframe.
+pub async fn sdk_script() -> Response {
+    script(SDK_JS)
+}
+
+fn script(source: &'static str) -> Response {
+    let mut response = source.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+const BRIDGE_JS: &str = include_str!("bridge.js");
+const SDK_JS: &str = include_str!("belvo-widget.js");

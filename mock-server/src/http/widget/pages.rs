@@ -1,9 +1,12 @@
 //! The hosted widget's screens, rendered by the server (maud: no script, nothing fetched but
 //! the app's own logo): consent with the token's branding, CPF and password, the MFA token
 //! with INSS's `inputless` instructions, the "are you sure" dialog with the exit survey, and
-//! the pages for a token that opens nothing. In Portuguese, Spanish or English.
+//! the pages for a token that opens nothing. In Portuguese, Spanish or English. Embedded by
+//! the widget script, each page also tells the app's page what happened (`bridge.js`, the
+//! only script, posting [`Bridge`] messages to the embedding origin).
 
 use maud::{DOCTYPE, Markup, html};
+use serde_json::{Value, json};
 
 use super::Startup;
 use crate::store::tokens::{Branding, WidgetToken};
@@ -181,7 +184,72 @@ button.secondary{background:#fff;color:#1f4fd1;border:1px solid #1f4fd1}
 fieldset label{font-weight:400;margin:6px 0}
 "#;
 
-fn layout(locale: Locale, title: &str, branding: Option<&Branding>, body: Markup) -> Markup {
+/// What an embedded page posts to the app's page: `PAGE_LOAD` for itself, then any `ERROR`,
+/// or the end (`success`, `exit`). Nothing when the widget is not embedded.
+#[derive(Debug, Default)]
+pub struct Bridge {
+    origin: Option<String>,
+    messages: Vec<Value>,
+}
+
+impl Bridge {
+    /// The bridge of page `page`, reached from `from` (Belvo's `PAGE_LOAD` `metadata`).
+    pub fn page(startup: &Startup, page: &str, from: &str) -> Self {
+        let mut bridge = Self {
+            origin: startup.sdk_origin.clone(),
+            messages: Vec::new(),
+        };
+        let institution = if page == "/consent" { "" } else { super::INSS };
+        bridge = bridge.event(json!({
+            "eventName": "PAGE_LOAD",
+            "metadata": {"page": page, "from": from, "institution_name": institution},
+        }));
+        bridge
+    }
+
+    /// The bridge of a page with nothing to announce but `messages` (the end of a session).
+    pub fn end(startup: &Startup) -> Self {
+        Self {
+            origin: startup.sdk_origin.clone(),
+            messages: Vec::new(),
+        }
+    }
+
+    pub fn embedded(&self) -> bool {
+        self.origin.is_some()
+    }
+
+    /// An `onEvent` payload.
+    pub fn event(self, data: Value) -> Self {
+        self.post(json!({"kind": "event", "data": data}))
+    }
+
+    /// A message for the script (`{kind: "success" | "exit" | "event", …}`).
+    pub fn post(mut self, message: Value) -> Self {
+        if self.origin.is_some() {
+            self.messages.push(message);
+        }
+        self
+    }
+
+    fn markup(&self) -> Markup {
+        let Some(origin) = &self.origin else {
+            return html! {};
+        };
+        html! {
+            script src="/widget/bridge.js" data-origin=(origin)
+                data-messages=(Value::Array(self.messages.clone()).to_string()) {}
+        }
+    }
+}
+
+fn layout(
+    bridge: &Bridge,
+    locale: Locale,
+    title: &str,
+    branding: Option<&Branding>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang=(locale.lang()) {
@@ -203,6 +271,7 @@ fn layout(locale: Locale, title: &str, branding: Option<&Branding>, body: Markup
                     }
                     (body)
                 }
+                (bridge.markup())
             }
         }
     }
@@ -234,11 +303,12 @@ fn exit_button(startup: &Startup, screen: &str) -> Markup {
     }
 }
 
-pub fn consent(startup: &Startup, token: &WidgetToken) -> Markup {
+pub fn consent(bridge: &Bridge, startup: &Startup, token: &WidgetToken) -> Markup {
     let l = startup.locale;
     let branding = token.widget.branding.as_ref();
     let company = branding.map_or(l.t(Text::ThisApp), |b| b.company_name.as_str());
     layout(
+        bridge,
         l,
         l.t(Text::Title),
         branding,
@@ -273,6 +343,7 @@ pub struct Repair {
 }
 
 pub fn login(
+    bridge: &Bridge,
     startup: &Startup,
     token: &WidgetToken,
     error: Shown<'_>,
@@ -280,11 +351,12 @@ pub fn login(
 ) -> Markup {
     let l = startup.locale;
     if let Some(repair) = repair {
-        return update(startup, token, error, repair);
+        return update(bridge, startup, token, error, repair);
     }
     let at = |field: &str| error.filter(|(f, _)| *f == Some(field)).map(|(_, m)| m);
     let general = error.filter(|(f, _)| !matches!(f, Some("username" | "password")));
     layout(
+        bridge,
         l,
         l.t(Text::LoginTitle),
         token.widget.branding.as_ref(),
@@ -315,7 +387,13 @@ pub fn login(
 
 /// Update mode's login: the new password for the link's CPF, or (a link the institution asks
 /// a new token of) only a button that opens the MFA screen.
-fn update(startup: &Startup, token: &WidgetToken, error: Shown<'_>, repair: &Repair) -> Markup {
+fn update(
+    bridge: &Bridge,
+    startup: &Startup,
+    token: &WidgetToken,
+    error: Shown<'_>,
+    repair: &Repair,
+) -> Markup {
     let l = startup.locale;
     let title = if repair.needs_token {
         l.t(Text::MfaTitle)
@@ -323,6 +401,7 @@ fn update(startup: &Startup, token: &WidgetToken, error: Shown<'_>, repair: &Rep
         l.t(Text::UpdateTitle)
     };
     layout(
+        bridge,
         l,
         title,
         token.widget.branding.as_ref(),
@@ -350,6 +429,7 @@ fn update(startup: &Startup, token: &WidgetToken, error: Shown<'_>, repair: &Rep
 }
 
 pub fn mfa(
+    bridge: &Bridge,
     startup: &Startup,
     token: &WidgetToken,
     session: (&str, &str),
@@ -358,6 +438,7 @@ pub fn mfa(
     let l = startup.locale;
     let (link, session) = session;
     layout(
+        bridge,
         l,
         l.t(Text::MfaTitle),
         token.widget.branding.as_ref(),
@@ -383,9 +464,15 @@ pub fn mfa(
 }
 
 /// "Are you sure?", with the exit survey unless `show_abandon_survey=false`.
-pub fn confirm_exit(startup: &Startup, token: &WidgetToken, screen: &str) -> Markup {
+pub fn confirm_exit(
+    bridge: &Bridge,
+    startup: &Startup,
+    token: &WidgetToken,
+    screen: &str,
+) -> Markup {
     let l = startup.locale;
     layout(
+        bridge,
         l,
         l.t(Text::Sure),
         token.widget.branding.as_ref(),
@@ -414,8 +501,9 @@ pub fn confirm_exit(startup: &Startup, token: &WidgetToken, screen: &str) -> Mar
 }
 
 /// A token that opens nothing, where no callback URL is known to send the user to.
-pub fn invalid(locale: Locale) -> Markup {
+pub fn invalid(bridge: &Bridge, locale: Locale) -> Markup {
     layout(
+        bridge,
         locale,
         locale.t(Text::Title),
         None,
@@ -427,9 +515,10 @@ pub fn invalid(locale: Locale) -> Markup {
 }
 
 /// The filters of the startup parameters leave no institution.
-pub fn no_institution(startup: &Startup, token: &WidgetToken) -> Markup {
+pub fn no_institution(bridge: &Bridge, startup: &Startup, token: &WidgetToken) -> Markup {
     let l = startup.locale;
     layout(
+        bridge,
         l,
         l.t(Text::Title),
         token.widget.branding.as_ref(),
@@ -442,13 +531,14 @@ pub fn no_institution(startup: &Startup, token: &WidgetToken) -> Markup {
 }
 
 /// Where the widget ends when the token has no `callback_urls`: what it would have sent.
-pub fn finished(locale: Locale, connected: bool, query: &str) -> Markup {
+pub fn finished(bridge: &Bridge, locale: Locale, connected: bool, query: &str) -> Markup {
     let text = if connected {
         Text::Connected
     } else {
         Text::Exited
     };
     layout(
+        bridge,
         locale,
         locale.t(text),
         None,
