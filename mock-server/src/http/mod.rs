@@ -200,6 +200,7 @@ pub fn router(state: AppState) -> Router {
     authed = both(authed, "/_mock/ui/links/{id}", get(ui::link));
     authed = both(authed, "/_mock/ui/webhooks", get(ui::webhooks));
     authed = both(authed, "/_mock/ui/requests", get(ui::requests));
+    authed = both(authed, "/_mock/ui/widget", get(ui::widget));
     authed = both(authed, "/_mock/ui/webhook", post(ui::save_settings));
     authed = both(authed, "/_mock/ui/webhooks/flush", post(ui::flush));
     authed = both(

@@ -91,6 +91,7 @@ fn page(state: &AppState, tenant: TenantId, title: &str, body: Markup) -> Respon
                     a href="/_mock/ui/" { "Links" }
                     a href="/_mock/ui/webhooks" { "Webhooks" }
                     a href="/_mock/ui/requests" { "Requests" }
+                    a href="/_mock/ui/widget" { "Widget" }
                     span.muted style="margin-left:auto;color:#cfe0ff" {
                         "virtual time " (format_timestamp(clock.now()))
                     }
@@ -337,6 +338,50 @@ pub async fn webhooks(State(state): State<AppState>, Tenant(tenant): Tenant) -> 
 }
 
 /// `GET /_mock/ui/requests`: the journal, newest first, filterable by path and status.
+/// The widget sessions: every widget access token of the key pair (newest 200), what it
+/// was for and how it ended.
+pub async fn widget(State(state): State<AppState>, Tenant(tenant): Tenant) -> Result<Response> {
+    let now = state.store.clock().now();
+    let tokens = state.store.widget_tokens(tenant, 200);
+    let body = html! {
+        section {
+            h1 { "Widget sessions" }
+            p.muted {
+                "Widget access tokens from " code { "POST /api/token/" } " and what the hosted widget made of them (newest first)."
+            }
+            table id="widget-sessions" {
+                tr { th { "Issued" } th { "Expires" } th { "For" } th { "Outcome" } th { "jti" } }
+                @for token in &tokens {
+                    tr.widget-session {
+                        td { (format_timestamp(token.issued_at)) }
+                        td { (format_timestamp(token.expires_at())) }
+                        td {
+                            @match &token.link {
+                                Some(link) => { "update of " a href=(format!("/_mock/ui/links/{}", link.id)) { code { (link.id) } } " (" (link.status.as_str()) ")" }
+                                None => { "a new connection" }
+                            }
+                        }
+                        td.outcome {
+                            @if let Some(link) = token.connected {
+                                span.status.valid { "connected" } " " a href=(format!("/_mock/ui/links/{link}")) { code { (link) } }
+                            } @else if token.expires_at() <= now {
+                                span.status.undeliverable { "expired" }
+                            } @else {
+                                span.status.pending { "open" }
+                            }
+                            @if let Some((code, message)) = &token.last_error {
+                                br; span.muted { "last error: " code { (code) } " " (message) }
+                            }
+                        }
+                        td { code { (token.jti.simple()) } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(&state, tenant, "Widget sessions", body))
+}
+
 pub async fn requests(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

@@ -51,6 +51,19 @@ impl Store {
         })
     }
 
+    /// The tenant's widget tokens, newest first, at most `limit` (the dashboard's list of
+    /// widget sessions).
+    pub fn widget_tokens(&self, tenant: TenantId, limit: usize) -> Vec<WidgetToken> {
+        let state = self.lock(tenant);
+        state
+            .token_order
+            .iter()
+            .rev()
+            .take(limit)
+            .filter_map(|(_, jti)| state.tokens.get(jti).cloned())
+            .collect()
+    }
+
     /// The login screen: CPF and INSS password, plus the startup parameters that shape a
     /// link (`access_mode`, `external_id`).
     pub fn widget_login(

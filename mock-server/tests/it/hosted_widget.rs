@@ -704,3 +704,54 @@ async fn embedded_by_the_widget_script_the_pages_post_to_the_app_instead_of_redi
         .await;
     assert_eq!(odd.status, 303);
 }
+
+#[tokio::test]
+async fn the_dashboard_lists_widget_sessions_with_their_outcome() {
+    let w = Widget::start().await;
+    let token = w.callbacks().await;
+    let login = w.login_form(&token, "&locale=en").await;
+    let refused = w.submit_login(&login, CPF, "mock:locked").await;
+    let mfa = w.submit_login(&refused, CPF, "secret-123").await;
+    let done = w.submit_mfa(&mfa, "123456").await;
+    let link = query_of(&done.location.unwrap_or_default(), SUCCESS)
+        .trim_start_matches("link=")
+        .split('&')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    w.update_token(&link).await;
+    let (id, password) = w.api.server.secret_keys();
+    let url = format!("{}/_mock/ui/widget", w.api.server.uri());
+    let seen = Widget::seen(
+        w.browser
+            .get(url)
+            .basic_auth(id, Some(password))
+            .send()
+            .await
+            .expect("the dashboard answers"),
+    )
+    .await;
+    assert_eq!(seen.status, 200);
+    let rows: Vec<&str> = seen
+        .html
+        .split("<tr class=\"widget-session\">")
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", seen.html);
+    assert!(
+        rows[0].contains("update of") && rows[0].contains("open"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[1].contains("a new connection"), "{}", rows[1]);
+    assert!(
+        rows[1].contains("connected") && rows[1].contains(&link),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[1].contains("last error: <code>login_error</code>"),
+        "{}",
+        rows[1]
+    );
+}
