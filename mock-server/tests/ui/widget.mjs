@@ -75,6 +75,7 @@ try {
   assert.ok((await page.textContent('main')).includes('ACME Crédito'), 'the branding');
   await page.screenshot({ path: `${shots}-consent.png`, fullPage: true });
   await Promise.all([page.waitForURL(/\/widget\/login/), page.click('text=Continuar')]);
+  await page.screenshot({ path: `${shots}-login.png`, fullPage: true });
   await page.fill('#username', '529.982.247-25');
   await page.fill('#password', 'mock:invalid');
   await page.click('button[type=submit]');
@@ -147,7 +148,8 @@ try {
   const seen = await page.evaluate(() => window.seen);
   assert.equal(seen.success.institution, 'inss_br_employment');
   const embedded = await fetch(`${base}/api/links/${seen.success.link}/`, { headers: { Authorization: auth } });
-  assert.equal((await embedded.json()).access_mode, 'single');
+  const embeddedLink = await embedded.json();
+  assert.deepEqual([embeddedLink.status, embeddedLink.access_mode], ['valid', 'single']);
   assert.deepEqual(seen.events.filter((e) => e.eventName === 'PAGE_LOAD').map((e) => e.metadata.page),
     ['/consent', '/login', '/login', '/mfa']);
   const locked = seen.events.find((e) => e.eventName === 'ERROR');
