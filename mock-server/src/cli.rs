@@ -226,8 +226,9 @@ pub struct ServeArgs {
     #[arg(long, env = "BELVO_MOCK_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
-    /// Keep links, sessions, data, webhooks and the clock in an SQLite database in this folder (survives restarts).
-    #[arg(long, env = "BELVO_MOCK_DATA_DIR")]
+    /// Keep links, sessions, data, webhooks and the clock in an SQLite database in this folder
+    /// (survives restarts; empty: in memory).
+    #[arg(long, env = "BELVO_MOCK_DATA_DIR", value_parser = folder)]
     pub data_dir: Option<PathBuf>,
 
     /// Secret that widget access tokens (`POST /api/token/`, HS512 JWTs) are signed with
@@ -307,6 +308,12 @@ fn webhook_url(raw: &str) -> Result<String, String> {
     }
 }
 
+/// A folder, or nothing when empty (`BELVO_MOCK_DATA_DIR=` in a compose file or a container's
+/// environment turns the data folder off rather than stopping start-up).
+fn folder(raw: &str) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(raw.trim()))
+}
+
 /// A value that can be sent as an HTTP header.
 fn header_value(raw: &str) -> Result<String, String> {
     if crate::config::is_header_value(raw) {
@@ -381,7 +388,7 @@ impl ServeArgs {
                 body_read_timeout: Duration::from_secs_f64(self.body_read_timeout.max(0.001)),
                 ..crate::server::Limits::default()
             },
-            data_dir: self.data_dir.clone(),
+            data_dir: self.data_dir.clone().filter(|d| !d.as_os_str().is_empty()),
             widget_secret: self.widget_secret.clone().filter(|s| !s.is_empty()),
         }
     }
@@ -524,5 +531,18 @@ mod tests {
         };
         assert!(args.url.is_none());
         assert!(Cli::try_parse_from(["belvo-mock", "healthcheck", "--timeout", "0"]).is_err());
+    }
+
+    #[test]
+    fn an_empty_data_dir_means_in_memory() {
+        let cli =
+            Cli::try_parse_from(["belvo-mock", "--data-dir", ""]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cli.serve.config().data_dir, None);
+        let cli = Cli::try_parse_from(["belvo-mock", "--data-dir", "/var/lib/belvo-mock"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cli.serve.config().data_dir,
+            Some(PathBuf::from("/var/lib/belvo-mock"))
+        );
     }
 }
