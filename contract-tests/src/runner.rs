@@ -118,6 +118,15 @@ impl Runner {
             request: format!("{method} {}", self.redactor.path(&shown_path)),
             ..Step::default()
         };
+        // The keys go to the target's origin only: a `next` (or any URL an answer hands over)
+        // that points elsewhere, a misconfigured proxy's or a hostile one, gets nothing.
+        if let Some(target) = foreign_origin(&self.base, &url) {
+            step.failures.push(format!(
+                "{url} is not at the target's origin ({target}): nothing was sent there (the keys go to the target only)"
+            ));
+            self.steps.push(step);
+            return None;
+        }
         let mut request = self.client.request(method.clone(), &url);
         if let Some((id, password)) = auth {
             request = request.basic_auth(id, Some(password));
@@ -241,5 +250,54 @@ impl Runner {
         if let Some(step) = self.steps.last_mut() {
             step.failures.push(failure.into());
         }
+    }
+}
+
+/// `scheme://host:port` of a URL, the port made explicit.
+fn origin(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    Some(format!(
+        "{}://{host}:{}",
+        url.scheme(),
+        url.port_or_known_default()?
+    ))
+}
+
+/// The target's origin when `url` is not at it (`None`: the same origin, so the keys may go).
+fn foreign_origin(base: &str, url: &str) -> Option<String> {
+    let target = origin(base).unwrap_or_else(|| base.to_owned());
+    (origin(url).as_deref() != Some(target.as_str())).then_some(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::foreign_origin;
+
+    #[test]
+    fn only_the_targets_own_origin_gets_the_keys() {
+        let base = "https://api.belvo.com";
+        assert_eq!(
+            foreign_origin(base, "https://api.belvo.com/api/links/?page=2"),
+            None
+        );
+        assert_eq!(foreign_origin(base, "https://API.belvo.com:443/api/"), None);
+        for elsewhere in [
+            "https://sandbox.belvo.com/api/links/?page=2",
+            "http://api.belvo.com/api/links/",
+            "https://api.belvo.com:8443/api/links/",
+            "https://api.belvo.com.evil.test/api/",
+            "not a url",
+        ] {
+            assert_eq!(
+                foreign_origin(base, elsewhere).as_deref(),
+                Some("https://api.belvo.com:443"),
+                "{elsewhere}"
+            );
+        }
+        assert_eq!(
+            foreign_origin("http://127.0.0.1:8000", "http://127.0.0.1:9000/api/"),
+            Some("http://127.0.0.1:8000".to_owned())
+        );
     }
 }

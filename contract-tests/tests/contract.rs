@@ -161,6 +161,42 @@ async fn a_wrong_status_fails_the_step_with_belvos_error_code() {
     );
 }
 
+#[tokio::test]
+async fn a_next_url_at_another_origin_gets_no_request_and_fails_the_step() {
+    // A second local listener stands for another origin (a misconfigured proxy's `next`).
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    elsewhere
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = elsewhere
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let next = format!("http://127.0.0.1:{port}/api/br/employments/?page=2&page_size=2");
+    let shown = next.clone();
+    let options = Options {
+        tamper: Some(Arc::new(move |step: &str, body: &mut Value| {
+            if step == "list employments (page 1)" {
+                body["next"] = json!(next);
+            }
+        })),
+        ..Options::default()
+    };
+    let report = contract_tests::run(options).await;
+    assert!(!report.passed());
+    let text = failures(&report);
+    assert!(
+        text.contains(&format!(
+            "list employments (page 2): {shown} is not at the target's origin"
+        )),
+        "{text}"
+    );
+    assert!(
+        elsewhere.accept().is_err(),
+        "nothing connected to the other origin"
+    );
+}
+
 /// A body each schema must refuse: every schema file needs an entry, so a new schema is
 /// proven able to fail.
 fn known_bad(schema: &str) -> Value {
