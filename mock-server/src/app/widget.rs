@@ -32,6 +32,8 @@ pub(super) fn secret(given: Option<&str>, db: Option<&Durable>) -> Result<Vec<u8
         return Ok(kept.into_bytes());
     }
     let made = fresh();
+    // Written straight to the database: this runs at start-up, before the writer thread
+    // exists, like the read back of the rest (nothing else writes yet).
     db.commit(&[Write::Meta(SECRET_KEY, made.clone())])
         .map_err(|e| e.to_string())?;
     Ok(made.into_bytes())

@@ -102,31 +102,9 @@ where
 /// arrives, in order, without colour codes when stdout is not a terminal.
 #[tokio::test]
 async fn at_the_default_level_every_request_is_logged_in_order_without_colour_codes() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
-        .args(["--addr", "127.0.0.1:0"])
-        .env_remove("BELVO_MOCK_LOG_LEVEL")
-        .env_remove("NO_COLOR")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let first = lines_rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .unwrap_or_default();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("first line names the URL: {first:?}"))
-        .to_owned();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_belvo-mock"));
+    command.env_remove("NO_COLOR");
+    let (mut child, lines_rx, base) = logging_binary(command, &[]);
     // One client: one kept-alive connection, requests one after another.
     let client = reqwest::Client::new();
     let ids: Vec<String> = (0..50).map(|_| uuid::Uuid::new_v4().to_string()).collect();
@@ -230,30 +208,8 @@ async fn an_embedded_fake_announces_itself_in_a_ready_file_and_keeps_env_secrets
 /// running fake and 1, with the reason, where nothing answers.
 #[tokio::test]
 async fn json_logs_are_one_object_a_line_and_healthcheck_tells_up_from_down() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_belvo-mock"))
-        .args(["--addr", "127.0.0.1:0", "--log-format", "json"])
-        .env_remove("BELVO_MOCK_LOG_LEVEL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the binary starts");
-    let stdout = child.stdout.take().expect("stdout piped");
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let first = lines_rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .unwrap_or_default();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://127.0.0.1:"))
-        .unwrap_or_else(|| panic!("first line names the URL: {first:?}"))
-        .to_owned();
+    let command = Command::new(env!("CARGO_BIN_EXE_belvo-mock"));
+    let (mut child, lines_rx, base) = logging_binary(command, &["--log-format", "json"]);
     let id = uuid::Uuid::new_v4();
     let reply = reqwest::Client::new()
         .get(format!("{base}/api/links/{id}/"))
@@ -304,4 +260,43 @@ async fn json_logs_are_one_object_a_line_and_healthcheck_tells_up_from_down() {
         reason.contains(&format!("http://{closed}/_mock/health did not answer")),
         "{reason}"
     );
+}
+
+/// Starts `command` (the binary) on a free port at the default log level with `args`, its
+/// stdout lines on a channel (read by a thread of their own, so the pipe never fills), and
+/// the URL of its first line.
+fn logging_binary(
+    mut command: Command,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    String,
+) {
+    let mut child = command
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("BELVO_MOCK_LOG_LEVEL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let first = lines_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .unwrap_or_default();
+    let base = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://127.0.0.1:"))
+        .unwrap_or_else(|| panic!("first line names the URL: {first:?}"))
+        .to_owned();
+    (child, lines_rx, base)
 }

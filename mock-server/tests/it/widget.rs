@@ -38,6 +38,15 @@ fn claims(token: &str, secret: &[u8]) -> Value {
         .expect("JSON claims")
 }
 
+/// The access token's claims of a 200 `POST /api/token/` (validated), signed with `SECRET`.
+fn access_claims(reply: &Reply) -> Value {
+    let body = reply.expect(200, "widget_token.json");
+    claims(
+        body["access"].as_str().unwrap_or_default(),
+        SECRET.as_bytes(),
+    )
+}
+
 /// What belvo-python's `WidgetToken.create()` sends (and belvo npm's, less the Basic header).
 fn sdk_body(id: &str, password: &str) -> Value {
     json!({"id": id, "password": password, "scopes": "read_institutions,write_links"})
@@ -109,12 +118,7 @@ async fn the_sdk_body_without_basic_auth_gets_an_access_and_a_refresh_token() {
 
     // Two requests, two tokens.
     let again = token(&api, sdk_body(&id, &password), false).await;
-    let second = claims(
-        again.expect(200, "widget_token.json")["access"]
-            .as_str()
-            .unwrap_or_default(),
-        SECRET.as_bytes(),
-    );
+    let second = access_claims(&again);
     assert_ne!(second["jti"], access["jti"]);
 }
 
@@ -143,12 +147,7 @@ async fn the_employments_brazil_body_with_basic_auth_sets_what_the_token_says() 
         }
     });
     let reply = token(&api, body, true).await;
-    let access = claims(
-        reply.expect(200, "widget_token.json")["access"]
-            .as_str()
-            .unwrap_or_default(),
-        SECRET.as_bytes(),
-    );
+    let access = access_claims(&reply);
     assert_eq!(
         (
             &access["stale_in"],
@@ -274,12 +273,7 @@ async fn an_update_mode_token_names_its_link_and_only_its_own_key_pairs_links() 
         "link_id": link_id, "scopes": "read_institutions,write_links,read_links"
     });
     let reply = token(&api, body, false).await;
-    let access = claims(
-        reply.expect(200, "widget_token.json")["access"]
-            .as_str()
-            .unwrap_or_default(),
-        SECRET.as_bytes(),
-    );
+    let access = access_claims(&reply);
     assert_eq!(
         access["link"],
         json!({"id": link_id, "status": "valid", "institution": "inss_br_employment"})
@@ -308,12 +302,7 @@ async fn an_update_mode_token_names_its_link_and_only_its_own_key_pairs_links() 
         "id": id, "password": password, "link_id": null, "scopes": "write_links"
     });
     let plain = token(&api, null_link, false).await;
-    let plain = claims(
-        plain.expect(200, "widget_token.json")["access"]
-            .as_str()
-            .unwrap_or_default(),
-        SECRET.as_bytes(),
-    );
+    let plain = access_claims(&plain);
     assert!(plain.get("link").is_none(), "{plain}");
 }
 
@@ -326,12 +315,7 @@ async fn tokens_are_issued_and_expire_on_the_virtual_clock() {
         .advance_clock(std::time::Duration::from_secs(30 * 86_400));
     let now = virtual_now(&api.get("/_mock/clock").await.body);
     let reply = token(&api, sdk_body(&id, &password), false).await;
-    let access = claims(
-        reply.expect(200, "widget_token.json")["access"]
-            .as_str()
-            .unwrap_or_default(),
-        SECRET.as_bytes(),
-    );
+    let access = access_claims(&reply);
     let iat = access["iat"].as_i64().unwrap_or_default();
     assert!(
         (now..now + 5).contains(&iat),

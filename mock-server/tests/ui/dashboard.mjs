@@ -5,12 +5,7 @@
 // Usage: node dashboard.mjs BASE_URL SECRET_ID SECRET_PASSWORD SCREENSHOT.png
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-
-// ES modules ignore NODE_PATH: resolve playwright-core from it explicitly.
-const require = createRequire(path.join(process.env.NODE_PATH || process.cwd(), 'noop.js'));
-const { chromium } = require('playwright-core');
+import { launchBrowser } from './browser.mjs';
 
 const [base, secretId, secretPassword, screenshot] = process.argv.slice(2);
 const auth = 'Basic ' + Buffer.from(`${secretId}:${secretPassword}`).toString('base64');
@@ -28,11 +23,7 @@ const receiver = http.createServer((req, res) => {
 await new Promise((resolve) => receiver.listen(0, '127.0.0.1', resolve));
 const hookUrl = `http://127.0.0.1:${receiver.address().port}/hooks`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchBrowser();
 const errors = [];
 try {
   const context = await browser.newContext({

@@ -3,17 +3,12 @@
 // fake's /widget/, and the user goes through consent, CPF and password and the MFA token to
 // the app's success URL (the link it names is valid); then an exit with the survey, update
 // mode repairing a token_required link, the drop-in widget script embedding the same screens
-// (callback, onEvent, onExit), and an expired token reaching the app's event URL. A screenshot of every screen; fails on any
-// console error.
+// (callback, onEvent, onExit), and an expired token reaching the app's event URL. A
+// screenshot of every screen; fails on any console error.
 // Usage: node widget.mjs BASE_URL SECRET_ID SECRET_PASSWORD SCREENSHOT_PREFIX
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { createRequire } from 'node:module';
-import path from 'node:path';
-
-// ES modules ignore NODE_PATH: resolve playwright-core from it explicitly.
-const require = createRequire(path.join(process.env.NODE_PATH || process.cwd(), 'noop.js'));
-const { chromium } = require('playwright-core');
+import { launchBrowser } from './browser.mjs';
 
 const [base, secretId, secretPassword, shots] = process.argv.slice(2);
 const auth = 'Basic ' + Buffer.from(`${secretId}:${secretPassword}`).toString('base64');
@@ -58,11 +53,7 @@ async function widgetToken() {
   return (await answer.json()).access;
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
+const browser = await launchBrowser();
 const errors = [];
 try {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } }); // a phone
