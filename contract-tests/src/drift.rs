@@ -1,10 +1,14 @@
-//! Drift between a recorded set of responses (ideally from real Belvo) and what the fake
-//! answers now: keys added, removed, or with another JSON type, per step of the flow.
+//! Recorded sets of responses (ideally from real Belvo) checked the way a live run is, at
+//! both tiers, and compared with what the fake answers now (keys added, removed, or with
+//! another JSON type), every difference classified breaking or additive.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde_json::Value;
+use test_kit::Class;
+
+use crate::tiers::{Tiers, label};
 
 /// Every key path of a body (`results[].salaries[].month`) with the JSON types seen there.
 pub type Shape = BTreeMap<String, BTreeSet<&'static str>>;
@@ -96,8 +100,23 @@ pub fn compare(step: &str, recorded: &Value, fake: &Value) -> Drift {
     drift
 }
 
-/// A recorded set: `(step name, status, body)` of every file, in file order.
-pub fn load(dir: &Path) -> Result<Vec<(String, u64, Value)>, String> {
+/// One recorded response, as [`crate::runner`] writes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recorded {
+    /// The file's name, e.g. `07-list-owners--page-1-.json`.
+    pub file: String,
+    pub step: String,
+    pub method: String,
+    /// Redacted, e.g. `/api/owners/{id}/`.
+    pub path: String,
+    pub status: u64,
+    /// The shape schema its status called for.
+    pub schema: Option<String>,
+    pub body: Value,
+}
+
+/// A recorded set: every `*.json` file of `dir`, in file order.
+pub fn load(dir: &Path) -> Result<Vec<Recorded>, String> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
         .flatten()
@@ -111,37 +130,164 @@ pub fn load(dir: &Path) -> Result<Vec<(String, u64, Value)>, String> {
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         let entry: Value = serde_json::from_str(&text)
             .map_err(|e| format!("{} is not JSON: {e}", file.display()))?;
-        let step = entry["step"].as_str().unwrap_or_default().to_owned();
-        let status = entry["status"].as_u64().unwrap_or_default();
-        out.push((step, status, entry["body"].clone()));
+        let str_of = |key: &str| entry[key].as_str().unwrap_or_default().to_owned();
+        out.push(Recorded {
+            file: file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            step: str_of("step"),
+            method: str_of("method"),
+            path: str_of("path"),
+            status: entry["status"].as_u64().unwrap_or_default(),
+            schema: entry["schema"].as_str().map(str::to_owned),
+            body: entry["body"].clone(),
+        });
     }
     Ok(out)
 }
 
-/// The readable drift report.
-pub fn report(drifts: &[Drift]) -> String {
-    let differing: Vec<&Drift> = drifts.iter().filter(|d| !d.is_empty()).collect();
-    if differing.is_empty() {
-        return format!("no drift over {} recorded responses\n", drifts.len());
+/// One difference a recorded set shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The recorded file it is about.
+    pub file: String,
+    pub class: Class,
+    /// It fails the set (see [`check_set`]).
+    pub failing: bool,
+    /// The difference in words, its class first.
+    pub text: String,
+}
+
+/// What [`check_set`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetCheck {
+    pub responses: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl SetCheck {
+    pub fn passed(&self) -> bool {
+        self.responses > 0 && self.findings.iter().all(|f| !f.failing)
     }
-    let mut out = format!(
-        "drift in {} of {} recorded responses\n",
-        differing.len(),
-        drifts.len()
-    );
-    for d in differing {
-        out.push_str(&format!("{}:\n", d.step));
-        for p in &d.added {
-            out.push_str(&format!("  + {p} (only the fake has it)\n"));
+
+    pub fn count(&self, class: Class) -> usize {
+        self.findings.iter().filter(|f| f.class == class).count()
+    }
+
+    /// The readable report: a summary line, then every finding.
+    pub fn text(&self) -> String {
+        let failing = self.findings.iter().filter(|f| f.failing).count();
+        let mut out = format!(
+            "{} recorded responses; differences: {} breaking, {} additive; {failing} fail the set, {} are drift (noted, not failures)\n",
+            self.responses,
+            self.count(Class::Breaking),
+            self.count(Class::Additive),
+            self.findings.len() - failing,
+        );
+        for f in &self.findings {
+            let mark = if f.failing { '!' } else { '~' };
+            out.push_str(&format!("  {mark} {}: {}\n", f.file, f.text));
         }
-        for p in &d.removed {
-            out.push_str(&format!("  - {p} (only the recording has it)\n"));
+        out
+    }
+}
+
+/// Checks a recorded set as a live run checks a target, and compares it with `fake` (the
+/// fake's answers to the same flow, recorded now). `exact`: the set was recorded from a
+/// belvo-mock, so every difference is a bug and fails. Otherwise only a breaking contract
+/// difference fails; the shape tier and the comparison with the fake are drift notes.
+pub fn check_set(recorded: &[Recorded], fake: &[Recorded], tiers: &Tiers, exact: bool) -> SetCheck {
+    let mut check = SetCheck {
+        responses: recorded.len(),
+        findings: Vec::new(),
+    };
+    for entry in recorded {
+        let status = u16::try_from(entry.status).unwrap_or_default();
+        let verdict = tiers.judge(
+            &entry.method,
+            &entry.path,
+            status,
+            entry.schema.as_deref(),
+            &entry.body,
+            exact,
+        );
+        // From a belvo-mock every difference fails, so it is not called drift.
+        let note = |text: String| match text.strip_prefix("drift, ") {
+            Some(plain) if exact => plain.to_owned(),
+            _ => text,
+        };
+        let mut add = |class, failing, text: String| {
+            let text = note(text);
+            check.findings.push(Finding {
+                file: entry.file.clone(),
+                class,
+                failing,
+                text,
+            });
+        };
+        for v in &verdict.failing {
+            add(v.class(), true, format!("{}: {v}", label(v)));
         }
-        for (p, was, now) in &d.retyped {
-            out.push_str(&format!("  ~ {p}: recorded {was}, fake {now}\n"));
+        for v in &verdict.drift {
+            add(v.class(), false, format!("drift, {}: {v}", label(v)));
+        }
+        let Some(now) = fake
+            .iter()
+            .find(|f| f.step == entry.step && f.status == entry.status)
+        else {
+            add(
+                Class::Breaking,
+                exact,
+                format!(
+                    "the fake's flow has no step {:?} answering {}",
+                    entry.step, entry.status
+                ),
+            );
+            continue;
+        };
+        let drift = compare(&entry.step, &entry.body, &now.body);
+        let fake_shape = shape(&now.body);
+        for path in &drift.removed {
+            add(
+                Class::Additive,
+                exact,
+                format!("drift, additive (added key): {path} is only in the recording"),
+            );
+        }
+        for path in &drift.added {
+            let only_null = fake_shape
+                .get(path)
+                .is_some_and(|t| t.iter().all(|k| *k == "null"));
+            if only_null {
+                add(
+                    Class::Additive,
+                    exact,
+                    format!(
+                        "drift, additive (absent where null is allowed): the fake sends {path} as null, the recording has no such key"
+                    ),
+                );
+            } else {
+                add(
+                    Class::Breaking,
+                    exact,
+                    format!(
+                        "drift, breaking (missing key): the fake sends {path}, the recording has no such key"
+                    ),
+                );
+            }
+        }
+        for (path, was, now) in &drift.retyped {
+            add(
+                Class::Breaking,
+                exact,
+                format!(
+                    "drift, breaking (type change): {path} is {was} in the recording, {now} in the fake"
+                ),
+            );
         }
     }
-    out
+    check
 }
 
 #[cfg(test)]

@@ -1,6 +1,16 @@
-//! contract-tests: one Belvo employment flow, validated against `schemas/`, run unchanged
-//! against the in-process fake or a base URL (a separately started belvo-mock, or Belvo
-//! production), so users learn where the fake and the real API differ.
+//! contract-tests: one Belvo employment flow, checked at two tiers (Belvo's contract, from
+//! its OpenAPI document, and the fake's exact shape, `schemas/`), run unchanged against the
+//! in-process fake or a base URL (a separately started belvo-mock, or Belvo production), so
+//! users learn where the fake and the real API differ, and whether the difference can break
+//! an app.
+//!
+//! # Layout
+//! - [`flow`]: the steps, identical for every target, and the cross-checks.
+//! - [`runner`]: one request → one step; the keys go to the target's origin only.
+//! - [`tiers`]: the contract and shape checks, and which differences fail.
+//! - [`report`]: the text and JUnit report, every difference classified.
+//! - [`drift`]: recorded sets of responses checked and compared with the fake.
+//! - [`redact`]: personal data out of recordings and paths.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -15,6 +25,7 @@ pub mod flow;
 pub mod redact;
 pub mod report;
 pub mod runner;
+pub mod tiers;
 
 // The schema set and the webhook receiver are test-kit's, shared with mock-server's tests;
 // re-exported so `contract_tests::schemas::…` and `contract_tests::receiver::…` stay put.
@@ -61,6 +72,8 @@ pub struct Options {
     /// Timeout of each HTTP request.
     pub request_timeout: Duration,
     pub schemas_dir: PathBuf,
+    /// The contract tier's document (`schemas/contract/belvo-openapi.json`).
+    pub spec: PathBuf,
     /// Store every response, redacted, in this folder.
     pub record: Option<PathBuf>,
     /// Changes responses before they are checked (to prove the suite can fail).
@@ -93,6 +106,7 @@ impl Default for Options {
             webhook_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(30),
             schemas_dir: schemas::default_dir(),
+            spec: tiers::default_spec_path(),
             record: None,
             tamper: None,
         }
@@ -128,8 +142,8 @@ pub async fn run(options: Options) -> Report {
         }],
         duration: started.elapsed(),
     };
-    let schemas = match SchemaSet::load(&options.schemas_dir) {
-        Ok(s) => s,
+    let tiers = match tiers::Tiers::load(&options.schemas_dir, &options.spec) {
+        Ok(t) => t,
         Err(e) => return failed(format!("{:?}", options.target), e),
     };
     if let Some(dir) = &options.record
@@ -225,7 +239,8 @@ pub async fn run(options: Options) -> Report {
     let mut runner = runner::Runner::new(
         base,
         keys,
-        schemas,
+        tiers,
+        fake,
         options.record.clone(),
         options.tamper.clone(),
         options.request_timeout,

@@ -51,6 +51,9 @@ struct Cli {
     /// The folder of JSON schemas.
     #[arg(long, env = "CONTRACT_SCHEMAS", default_value_os_t = contract_tests::schemas::default_dir())]
     schemas: PathBuf,
+    /// The contract tier: Belvo's OpenAPI document, or the extract of it this checkout ships.
+    #[arg(long, env = "CONTRACT_SPEC", default_value_os_t = contract_tests::tiers::default_spec_path())]
+    spec: PathBuf,
 }
 
 #[tokio::main]
@@ -80,6 +83,7 @@ async fn main() -> ExitCode {
         webhook_public_url: cli.webhook_public_url,
         webhook_timeout: Duration::from_secs(cli.webhook_timeout),
         schemas_dir: cli.schemas,
+        spec: cli.spec,
         record: cli.record.clone(),
         ..defaults
     };

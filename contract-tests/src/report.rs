@@ -1,10 +1,13 @@
-//! The run's report: every step (request, status, latency, schema violations, checks), as
-//! readable text and as JUnit XML for CI. Paths are already redacted; no body is included.
+//! The run's report: every step (request, status, latency, failing violations, drift,
+//! checks), every difference classified breaking or additive, as readable text and as JUnit
+//! XML for CI. Paths are already redacted; no body is included.
 
 use std::time::Duration;
 
 use quick_junit::{NonSuccessKind, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
-use test_kit::Violation;
+use test_kit::{Class, Violation};
+
+use crate::tiers::label;
 
 /// One step of the flow: a request and what was checked about it, or a cross-check alone.
 #[derive(Clone, Debug, Default)]
@@ -14,8 +17,12 @@ pub struct Step {
     pub request: String,
     pub status: Option<u16>,
     pub latency: Duration,
+    /// Differences that fail the step.
     pub violations: Vec<Violation>,
-    /// Failed expectations, in words.
+    /// Differences that are noted, not failures: the fake's exact shape, or an additive
+    /// contract difference, on a target that is not a belvo-mock.
+    pub drift: Vec<Violation>,
+    /// Failed expectations, in words (a status, an error code, a cross-check): breaking.
     pub failures: Vec<String>,
     /// What was found, for the reader (counts, totals).
     pub notes: Vec<String>,
@@ -26,13 +33,37 @@ impl Step {
         self.violations.is_empty() && self.failures.is_empty()
     }
 
-    /// Every problem as one line each.
+    /// Every problem as one line each, classified.
     pub fn problems(&self) -> Vec<String> {
         self.failures
             .iter()
-            .cloned()
-            .chain(self.violations.iter().map(ToString::to_string))
+            .map(|f| format!("breaking: {f}"))
+            .chain(self.violations.iter().map(|v| format!("{}: {v}", label(v))))
             .collect()
+    }
+
+    /// Every drift note as one line each, classified.
+    pub fn drift_lines(&self) -> Vec<String> {
+        self.drift
+            .iter()
+            .map(|v| format!("drift, {}: {v}", label(v)))
+            .collect()
+    }
+
+    /// How many differences of `class` the step found, failing or drift.
+    pub fn count(&self, class: Class) -> usize {
+        let expectations = if class == Class::Breaking {
+            self.failures.len()
+        } else {
+            0
+        };
+        expectations
+            + self
+                .violations
+                .iter()
+                .chain(&self.drift)
+                .filter(|v| v.class() == class)
+                .count()
     }
 }
 
@@ -54,6 +85,19 @@ impl Report {
         self.steps.iter().filter(|s| !s.passed()).count()
     }
 
+    /// The summary of the classification: `differences: 3 breaking, 12 additive; 3 fail the
+    /// run, 12 are drift (noted, not failures)`.
+    pub fn classes(&self) -> String {
+        let sum = |f: &dyn Fn(&Step) -> usize| self.steps.iter().map(f).sum::<usize>();
+        let breaking = sum(&|s| s.count(Class::Breaking));
+        let additive = sum(&|s| s.count(Class::Additive));
+        let failing = sum(&|s| s.failures.len() + s.violations.len());
+        let drift = sum(&|s| s.drift.len());
+        format!(
+            "differences: {breaking} breaking, {additive} additive; {failing} fail the run, {drift} are drift (noted, not failures)"
+        )
+    }
+
     /// The readable report. `timings: false` leaves out latencies and the duration (for
     /// snapshots, which must not change from run to run).
     pub fn text(&self, timings: bool) -> String {
@@ -67,6 +111,8 @@ impl Report {
         if timings {
             out.push_str(&format!(" in {} ms", self.duration.as_millis()));
         }
+        out.push('\n');
+        out.push_str(&self.classes());
         out.push('\n');
         for step in &self.steps {
             let mark = if step.passed() { "ok  " } else { "FAIL" };
@@ -87,23 +133,43 @@ impl Report {
             for problem in step.problems() {
                 out.push_str(&format!("       ! {problem}\n"));
             }
+            for drift in step.drift_lines() {
+                out.push_str(&format!("       ~ {drift}\n"));
+            }
         }
         out
     }
 
-    /// JUnit XML: one test case per step, failures with every problem.
+    /// JUnit XML: one test case per step, failures with every problem and drift line; a step
+    /// with drift alone is skipped with a message (drift is a warning, not a failure).
     pub fn junit(&self) -> String {
         let mut suite = TestSuite::new("belvo-contract");
         suite.set_time(self.duration);
         for step in &self.steps {
-            let status = if step.passed() {
-                TestCaseStatus::success()
-            } else {
+            let problems = step.problems();
+            let drift = step.drift_lines();
+            let status = if !step.passed() {
                 let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                let problems = step.problems();
                 status.set_message(problems.first().cloned().unwrap_or_default());
-                status.set_description(problems.join("\n"));
+                status.set_description(
+                    problems
+                        .iter()
+                        .chain(&drift)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                );
                 status
+            } else if !drift.is_empty() {
+                let mut status = TestCaseStatus::skipped();
+                status.set_message(format!(
+                    "drift, not a failure: {} difference(s) from the fake's exact shape",
+                    drift.len()
+                ));
+                status.set_description(drift.join("\n"));
+                status
+            } else {
+                TestCaseStatus::success()
             };
             let mut case = TestCase::new(step.name.clone(), status);
             case.set_classname(if step.request.is_empty() {

@@ -1,6 +1,7 @@
-//! The step runner: sends one request, validates the body against the schema its status
-//! calls for, and records a step (request, status, latency, violations, failed expectations).
-//! It can record every response, redacted, into a folder.
+//! The step runner: sends one request, checks the body at both tiers (Belvo's spec for the
+//! operation and status, the fake's schema its status calls for), and records a step
+//! (request, status, latency, failing violations, drift, failed expectations). It can record
+//! every response, redacted, into a folder.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,10 +9,10 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use test_kit::SchemaSet;
 
 use crate::redact::Redactor;
 use crate::report::Step;
+use crate::tiers::Tiers;
 
 /// Changes a response body before it is checked (tests use it to prove the suite can fail).
 pub type Tamper = Arc<dyn Fn(&str, &mut Value) + Send + Sync>;
@@ -28,7 +29,9 @@ pub struct Runner {
     client: reqwest::Client,
     base: String,
     auth: (String, String),
-    schemas: SchemaSet,
+    tiers: Tiers,
+    /// The target is a belvo-mock: every difference at either tier fails.
+    exact: bool,
     pub steps: Vec<Step>,
     redactor: Redactor,
     record: Option<PathBuf>,
@@ -49,7 +52,8 @@ impl Runner {
     pub fn new(
         base: String,
         auth: (String, String),
-        schemas: SchemaSet,
+        tiers: Tiers,
+        exact: bool,
         record: Option<PathBuf>,
         tamper: Option<Tamper>,
         timeout: Duration,
@@ -66,7 +70,8 @@ impl Runner {
             client,
             base: base.trim_end_matches('/').to_owned(),
             auth,
-            schemas,
+            tiers,
+            exact,
             steps: Vec::new(),
             redactor: Redactor::new(),
             record,
@@ -79,8 +84,14 @@ impl Runner {
         &self.base
     }
 
-    pub fn schemas(&self) -> &SchemaSet {
-        &self.schemas
+    /// Checks a body that answers no request of the run (a webhook) at the shape tier, and
+    /// adds what it finds to the last step.
+    pub fn judge_last(&mut self, shape: &str, body: &Value) {
+        let verdict = self.tiers.judge("", "", 0, Some(shape), body, self.exact);
+        if let Some(step) = self.steps.last_mut() {
+            step.violations.extend(verdict.failing);
+            step.drift.extend(verdict.drift);
+        }
     }
 
     /// Sends a request with the run's keys (or `auth`), expects one of `expected`
@@ -165,24 +176,36 @@ impl Runner {
             }
         };
         if let Some(answer) = &answer {
-            match expected.iter().find(|(status, _)| *status == answer.status) {
-                Some((_, schema)) if !schema.is_empty() => {
-                    step.violations = self.schemas.validate(schema, &answer.body);
-                }
-                Some(_) => {}
-                None => {
-                    let wanted: Vec<String> = expected.iter().map(|(s, _)| s.to_string()).collect();
-                    let code = answer.body[0]["code"]
-                        .as_str()
-                        .map(|c| format!(" ({c})"))
-                        .unwrap_or_default();
-                    step.failures.push(format!(
-                        "expected status {}, got {}{code}",
-                        wanted.join(" or "),
-                        answer.status
-                    ));
-                }
+            let shape = expected
+                .iter()
+                .find(|(status, _)| *status == answer.status)
+                .map(|(_, schema)| *schema);
+            if shape.is_none() {
+                let wanted: Vec<String> = expected.iter().map(|(s, _)| s.to_string()).collect();
+                let code = answer.body[0]["code"]
+                    .as_str()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
+                step.failures.push(format!(
+                    "expected status {}, got {}{code}",
+                    wanted.join(" or "),
+                    answer.status
+                ));
             }
+            // The spec is looked up by the URL's own path (a `next` is absolute).
+            let spec_path = reqwest::Url::parse(&url)
+                .map(|u| u.path().to_owned())
+                .unwrap_or_default();
+            let verdict = self.tiers.judge(
+                method.as_str(),
+                &spec_path,
+                answer.status,
+                shape,
+                &answer.body,
+                self.exact,
+            );
+            step.violations = verdict.failing;
+            step.drift = verdict.drift;
             let schema = expected
                 .iter()
                 .find(|(status, _)| *status == answer.status)

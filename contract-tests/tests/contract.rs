@@ -4,8 +4,12 @@
 
 use std::sync::Arc;
 
+use std::path::PathBuf;
+
+use contract_tests::tiers::Tiers;
 use contract_tests::{Options, Report, SchemaSet, Target, drift};
 use serde_json::{Value, json};
+use test_kit::Class;
 
 fn schemas() -> SchemaSet {
     SchemaSet::load(&contract_tests::schemas::default_dir()).unwrap_or_else(|e| panic!("{e}"))
@@ -187,13 +191,58 @@ async fn a_next_url_at_another_origin_gets_no_request_and_fails_the_step() {
     let text = failures(&report);
     assert!(
         text.contains(&format!(
-            "list employments (page 2): {shown} is not at the target's origin"
+            "list employments (page 2): breaking: {shown} is not at the target's origin"
         )),
         "{text}"
     );
     assert!(
         elsewhere.accept().is_err(),
         "nothing connected to the other origin"
+    );
+}
+
+/// The same with nothing tampered: a fake started with the `--public-url` of another port
+/// writes that origin into every `next`, and the suite sends nothing there.
+#[tokio::test]
+async fn a_fake_whose_public_url_is_another_origin_gets_no_request_there() {
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    elsewhere
+        .set_nonblocking(true)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let port = elsewhere
+        .local_addr()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .port();
+    let mut config = mock_server::Config::default();
+    config.webhooks.delay = std::time::Duration::ZERO;
+    config.public_url = Some(format!("http://127.0.0.1:{port}"));
+    let server = mock_server::MockServer::start_with(config)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let report = contract_tests::run(Options {
+        target: Target::Remote(server.uri()),
+        ..Options::default()
+    })
+    .await;
+    assert!(!report.passed());
+    let text = failures(&report);
+    assert!(
+        text.contains(&format!(
+            "list employments (page 2): breaking: http://127.0.0.1:{port}/api/br/employments/?"
+        )) && text.contains("is not at the target's origin"),
+        "{text}"
+    );
+    assert!(
+        report
+            .steps
+            .iter()
+            .any(|s| s.name == "the deleted link is gone"),
+        "the cleanup still ran: {}",
+        report.text(false)
+    );
+    assert!(
+        elsewhere.accept().is_err(),
+        "nothing connected to the public URL's origin"
     );
 }
 
@@ -257,11 +306,44 @@ fn every_schema_rejects_a_known_bad_body() {
     }
 }
 
+fn tiers() -> Tiers {
+    Tiers::load(
+        &contract_tests::schemas::default_dir(),
+        &contract_tests::tiers::default_spec_path(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn recorded_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/recorded"))
+}
+
+/// What the fake answers the flow now, recorded the way a production run is (once per test
+/// binary: the recorded-set tests compare against it).
+async fn fresh_recording() -> &'static [drift::Recorded] {
+    static FRESH: tokio::sync::OnceCell<Vec<drift::Recorded>> = tokio::sync::OnceCell::const_new();
+    FRESH
+        .get_or_init(|| async {
+            let dir =
+                std::env::temp_dir().join(format!("belvo-contract-fresh-{}", std::process::id()));
+            std::fs::remove_dir_all(&dir).ok();
+            let report = contract_tests::run(Options {
+                record: Some(dir.clone()),
+                ..Options::default()
+            })
+            .await;
+            assert!(report.passed(), "{}", report.text(true));
+            let now = drift::load(&dir).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::remove_dir_all(&dir).ok();
+            now
+        })
+        .await
+}
+
 #[tokio::test]
 async fn recorded_sets_validate_and_have_not_drifted_from_the_fake() {
-    let set = schemas();
-    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/recorded"));
-    let mut sets: Vec<_> = std::fs::read_dir(root)
+    let tiers = tiers();
+    let mut sets: Vec<_> = std::fs::read_dir(recorded_root())
         .unwrap_or_else(|e| panic!("fixtures/recorded exists: {e}"))
         .flatten()
         .map(|e| e.path())
@@ -269,53 +351,118 @@ async fn recorded_sets_validate_and_have_not_drifted_from_the_fake() {
         .collect();
     sets.sort();
     assert!(!sets.is_empty(), "at least one recorded set is shipped");
-
-    // What the fake answers now, recorded the same way.
-    let fresh = std::env::temp_dir().join(format!("belvo-contract-fresh-{}", std::process::id()));
-    std::fs::remove_dir_all(&fresh).ok();
-    let report = contract_tests::run(Options {
-        record: Some(fresh.clone()),
-        ..Options::default()
-    })
-    .await;
-    assert!(report.passed(), "{}", report.text(true));
-    let now = drift::load(&fresh).unwrap_or_else(|e| panic!("{e}"));
-
+    let now = fresh_recording().await;
     for dir in sets {
         let recorded = drift::load(&dir).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!recorded.is_empty(), "{} holds recordings", dir.display());
-        let mut drifts = Vec::new();
-        for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = file.path();
-            if path.extension().is_none_or(|x| x != "json") {
-                continue;
-            }
-            let entry: Value =
-                serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
-                    .unwrap_or_else(|e| panic!("{} is JSON: {e}", path.display()));
-            if let Some(schema) = entry["schema"].as_str() {
-                let violations = set.validate(schema, &entry["body"]);
-                assert!(violations.is_empty(), "{}: {violations:?}", path.display());
-            }
+        // A set recorded from a belvo-mock must match it exactly; one from anywhere else
+        // passes unless it breaks Belvo's contract.
+        let exact = dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("belvo-mock-"));
+        let check = drift::check_set(&recorded, now, &tiers, exact);
+        println!("{}: {}", dir.display(), check.text());
+        assert!(check.passed(), "{}: {}", dir.display(), check.text());
+        if exact {
+            assert!(
+                check.findings.is_empty(),
+                "{}: {}",
+                dir.display(),
+                check.text()
+            );
         }
-        for (step, status, body) in &recorded {
-            match now.iter().find(|(s, st, _)| s == step && st == status) {
-                Some((_, _, fake)) => drifts.push(drift::compare(step, body, fake)),
-                None => panic!(
-                    "{}: the fake's flow has no step {step:?} answering {status}",
-                    dir.display()
-                ),
-            }
-        }
-        let text = drift::report(&drifts);
-        println!("{}: {text}", dir.display());
-        assert!(
-            drifts.iter().all(drift::Drift::is_empty),
-            "{}: {text}",
-            dir.display()
-        );
     }
-    std::fs::remove_dir_all(&fresh).ok();
+}
+
+/// The shipped set, rewritten by `change`, written to a folder of its own and loaded back.
+fn rewritten_set(name: &str, change: impl Fn(&str, &mut Value)) -> Vec<drift::Recorded> {
+    let from = recorded_root().join("belvo-mock-0.1.0");
+    let to = std::env::temp_dir().join(format!("belvo-contract-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&to).ok();
+    std::fs::create_dir_all(&to).unwrap_or_else(|e| panic!("{e}"));
+    for file in std::fs::read_dir(&from).into_iter().flatten().flatten() {
+        let path = file.path();
+        if path.extension().is_none_or(|x| x != "json") {
+            continue;
+        }
+        let mut entry: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let step = entry["step"].as_str().unwrap_or_default().to_owned();
+        change(&step, &mut entry["body"]);
+        std::fs::write(to.join(file.file_name()), entry.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let set = drift::load(&to).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_dir_all(&to).ok();
+    set
+}
+
+/// `2026-12-02T00:58:51.649520Z` as Belvo's older reference shows it:
+/// `2026-12-02T00:58:51.649+00:00`, everywhere in `value`.
+fn offset_timestamps(value: &mut Value) {
+    match value {
+        Value::String(s) if s.len() == 27 && s.ends_with('Z') && s.as_bytes()[10] == b'T' => {
+            *s = format!("{}+00:00", &s[..23]);
+        }
+        Value::Array(items) => items.iter_mut().for_each(offset_timestamps),
+        Value::Object(map) => map.values_mut().for_each(offset_timestamps),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn a_recorded_set_with_offset_timestamps_and_an_extra_key_has_drift_notes_only() {
+    let set = rewritten_set("offsets", |step, body| {
+        offset_timestamps(body);
+        if step == "employment detail" {
+            body["belvo_new_field"] = json!("added in a later version");
+        }
+    });
+    let check = drift::check_set(&set, fresh_recording().await, &tiers(), false);
+    let text = check.text();
+    assert!(check.passed(), "{text}");
+    assert_eq!(check.count(Class::Breaking), 0, "{text}");
+    assert!(
+        text.contains(
+            "drift, additive (other timestamp precision or offset): link.json: at /created_at"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "drift, additive (added key): Belvo's spec (get /api/br/employments/{id}/ 200): at /:"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("drift, additive (added key): belvo_new_field is only in the recording"),
+        "{text}"
+    );
+    assert!(text.contains("; 0 fail the set,"), "{text}");
+}
+
+#[tokio::test]
+async fn a_recorded_set_missing_a_required_key_fails_as_breaking() {
+    let set = rewritten_set("missing", |step, body| {
+        if step == "employment detail"
+            && let Some(map) = body.as_object_mut()
+        {
+            map.remove("start_date");
+        }
+    });
+    let check = drift::check_set(&set, fresh_recording().await, &tiers(), false);
+    let text = check.text();
+    assert!(!check.passed(), "{text}");
+    let failing: Vec<&drift::Finding> = check.findings.iter().filter(|f| f.failing).collect();
+    assert_eq!(failing.len(), 1, "{text}");
+    assert_eq!(failing[0].class, Class::Breaking);
+    assert!(
+        failing[0].text.starts_with(
+            "breaking (missing required key): Belvo's spec (get /api/br/employments/{id}/ 200): at /:"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("1 fail the set"), "{text}");
 }
 
 #[test]
@@ -354,4 +501,35 @@ fn cross_checks_catch_bad_data() {
             "employer CNPJs have valid check digits",
         ]
     );
+}
+
+/// The contract tier is Belvo's spec itself, less its prose: regenerated from
+/// `../shared/reference/openapi.json` and compared with the committed extract, so the two can
+/// never be hand-kept apart.
+#[test]
+fn the_contract_tier_is_belvos_spec_without_its_prose() {
+    let raw: Value = serde_json::from_str(
+        &std::fs::read_to_string(test_kit::Spec::default_path())
+            .unwrap_or_else(|e| panic!("Belvo's spec beside the checkout: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let derived = test_kit::contract_extract(&raw);
+    let path = contract_tests::tiers::default_spec_path();
+    if std::env::var_os("BELVO_MOCK_WRITE_CONTRACT").is_some() {
+        let text = serde_json::to_string_pretty(&derived).unwrap_or_default() + "\n";
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    let committed: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_default())
+            .unwrap_or(Value::Null);
+    assert!(
+        committed == derived,
+        "{} is not what Belvo's spec gives: run BELVO_MOCK_WRITE_CONTRACT=1 cargo test -p contract-tests --test contract the_contract_tier",
+        path.display()
+    );
+    let text = serde_json::to_string(&committed).unwrap_or_default();
+    assert!(!text.contains("\"description\":\"") && !text.contains("\"example\""));
+    for template in test_kit::CONTRACT_PATHS {
+        assert!(committed["paths"][*template].is_object(), "{template}");
+    }
 }

@@ -6,6 +6,6 @@ pub mod openapi;
 pub mod receiver;
 pub mod schemas;
 
-pub use openapi::{Spec, assert_spec};
+pub use openapi::{CONTRACT_PATHS, Spec, assert_spec, contract_extract};
 pub use receiver::{Behaviour, Received, Receiver};
-pub use schemas::{SchemaSet, Violation, assert_schema};
+pub use schemas::{Class, Kind, SchemaSet, Violation, assert_schema};

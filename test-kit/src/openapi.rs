@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
+use crate::schemas::Violation;
+
 /// The `$id` the document is registered under, so fragments of it resolve offline.
 const SPEC_ID: &str = "https://belvo-mock.dev/belvo-openapi-1.223.0.json";
 
@@ -102,7 +104,7 @@ impl Spec {
 
     /// Validates `body` against the response schema the spec gives this operation and status.
     /// `Ok(None)` when the spec documents no JSON body for it (nothing to check); `Err` when
-    /// the spec's schema does not compile.
+    /// the spec's schema does not compile. Values are shown: for bodies from the fake.
     pub fn check(
         &self,
         method: &str,
@@ -110,6 +112,44 @@ impl Spec {
         status: u16,
         body: &Value,
     ) -> Result<Option<SpecCheck>, String> {
+        let Some((operation, validator)) = self.operation(method, path, status)? else {
+            return Ok(None);
+        };
+        let problems = validator
+            .iter_errors(body)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        Ok(Some(SpecCheck {
+            operation,
+            problems,
+        }))
+    }
+
+    /// Like [`Spec::check`], for bodies from anywhere: every violation masked (the body may
+    /// hold personal data) and classified, named `Belvo's spec (get /api/owners/ 200)`.
+    pub fn violations(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+        body: &Value,
+    ) -> Result<Option<Vec<Violation>>, String> {
+        let Some((operation, validator)) = self.operation(method, path, status)? else {
+            return Ok(None);
+        };
+        let label = format!("Belvo's spec ({operation})");
+        Ok(Some(crate::schemas::violations(&label, &validator, body)))
+    }
+
+    /// The operation (`get /api/owners/ 200`) and its compiled response schema, or `None` when
+    /// the spec documents no JSON body for it. `path` may be a URL's path with a query.
+    fn operation(
+        &self,
+        method: &str,
+        path: &str,
+        status: u16,
+    ) -> Result<Option<(String, Arc<jsonschema::Validator>)>, String> {
+        let path = path.split(['?', '#']).next().unwrap_or_default();
         let Some(template) = self.path_template(path) else {
             return Ok(None);
         };
@@ -133,17 +173,9 @@ impl Spec {
             None => response,
         };
         let pointer = format!("{response}/content/application~1json/schema");
-        let Some(validator) = self.validator(&pointer)? else {
-            return Ok(None);
-        };
-        let problems = validator
-            .iter_errors(body)
-            .map(|e| format!("{} at {}", e, e.instance_path()))
-            .collect();
-        Ok(Some(SpecCheck {
-            operation: format!("{method} {template} {status}"),
-            problems,
-        }))
+        Ok(self
+            .validator(&pointer)?
+            .map(|v| (format!("{method} {template} {status}"), v)))
     }
 
     /// The compiled schema at `pointer`, from the cache or built now.
@@ -212,6 +244,139 @@ pub fn assert_spec(method: &str, path: &str, status: u16, body: &Value) -> bool 
         checked.problems.join("\n")
     );
     true
+}
+
+/// The path templates the contract suite's flow calls; the contract tier is what the spec
+/// says of their responses.
+pub const CONTRACT_PATHS: &[&str] = &[
+    "/api/institutions/",
+    "/api/links/",
+    "/api/links/{id}/",
+    "/api/owners/",
+    "/api/owners/{id}/",
+    "/api/br/employments/",
+    "/api/br/employments/{id}/",
+    "/api/token/",
+];
+
+/// Keys of an OpenAPI or schema object that are prose or samples, not structure.
+fn is_prose(key: &str) -> bool {
+    matches!(
+        key,
+        "description" | "example" | "examples" | "summary" | "title" | "externalDocs"
+    ) || key.starts_with("x-")
+}
+
+/// Keys whose value is a map of names (a property called `description` is not prose).
+fn holds_names(key: &str) -> bool {
+    matches!(
+        key,
+        "properties"
+            | "patternProperties"
+            | "definitions"
+            | "mapping"
+            | "content"
+            | "headers"
+            | "responses"
+    )
+}
+
+fn strip_prose(value: &Value, names: bool) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| names || !is_prose(k))
+                .map(|(k, v)| (k.clone(), strip_prose(v, !names && holds_names(k))))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| strip_prose(v, false)).collect()),
+        other => other.clone(),
+    }
+}
+
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(target)) = map.get("$ref") {
+                out.push(target.clone());
+            }
+            map.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+/// The contract tier's document, derived from Belvo's OpenAPI document `raw` (as published,
+/// before [`Spec::load`]'s corrections): the responses of [`CONTRACT_PATHS`] and every
+/// component they reach through `$ref`, with descriptions, examples, summaries, titles and
+/// vendor extensions left out. What remains is structure (keys, types, enums, formats,
+/// nullability), which [`Spec::load`] reads like the whole document.
+pub fn contract_extract(raw: &Value) -> Value {
+    const METHODS: &[&str] = &["get", "post", "put", "patch", "delete"];
+    let mut paths = serde_json::Map::new();
+    for template in CONTRACT_PATHS {
+        let Some(item) = raw["paths"][*template].as_object() else {
+            continue;
+        };
+        let operations: serde_json::Map<String, Value> = item
+            .iter()
+            .filter(|(method, op)| {
+                METHODS.contains(&method.as_str()) && op.get("responses").is_some()
+            })
+            .map(|(method, op)| {
+                (
+                    method.clone(),
+                    serde_json::json!({"responses": strip_prose(&op["responses"], true)}),
+                )
+            })
+            .collect();
+        paths.insert((*template).to_owned(), Value::Object(operations));
+    }
+    let mut doc = serde_json::json!({
+        "openapi": raw["openapi"],
+        "info": {"title": raw["info"]["title"], "version": raw["info"]["version"]},
+        "paths": paths,
+        "components": {},
+    });
+    let mut pending = Vec::new();
+    refs(&doc["paths"], &mut pending);
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(target) = pending.pop() {
+        let Some(pointer) = target.strip_prefix('#') else {
+            continue;
+        };
+        if !seen.insert(pointer.to_owned()) {
+            continue;
+        }
+        let Some(found) = raw.pointer(pointer) else {
+            continue;
+        };
+        let stripped = strip_prose(found, false);
+        refs(&stripped, &mut pending);
+        let segments: Vec<String> = pointer
+            .trim_start_matches('/')
+            .split('/')
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        put(&mut doc, &segments, stripped);
+    }
+    doc
+}
+
+/// Puts `value` at the path `segments` of `slot`, creating the maps on the way.
+fn put(slot: &mut Value, segments: &[String], value: Value) {
+    match segments.split_first() {
+        None => *slot = value,
+        Some((first, rest)) => {
+            if !slot.is_object() {
+                *slot = Value::Object(serde_json::Map::new());
+            }
+            if let Value::Object(map) = slot {
+                put(map.entry(first.clone()).or_insert(Value::Null), rest, value);
+            }
+        }
+    }
 }
 
 /// OpenAPI 3.0's `nullable: true` as JSON Schema: `null` joins the type (or, with no type,

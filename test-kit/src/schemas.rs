@@ -1,6 +1,7 @@
 //! The schema set: every file of `schemas/`, loaded once, `$ref`s resolved offline by `$id`,
 //! formats (uuid, date, date-time, email, uri) validated. A [`Violation`] names the instance
-//! path and the schema path, never the offending value (it may be personal data);
+//! path and the schema path, never the offending value (it may be personal data), and says
+//! what kind of difference it is ([`Kind`]) and so whether an app may break ([`Class`]);
 //! [`assert_schema`], for tests against the fake, shows everything.
 
 use std::collections::HashMap;
@@ -15,6 +16,80 @@ pub fn default_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas"))
 }
 
+/// Whether a difference can break an app written against the other side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Class {
+    /// A key the app reads is gone, or holds another type or an unknown value.
+    Breaking,
+    /// Something the app can ignore: an added key, another timestamp precision or offset, a
+    /// key absent where `null` would be allowed.
+    Additive,
+}
+
+impl Class {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Breaking => "breaking",
+            Self::Additive => "additive",
+        }
+    }
+}
+
+impl std::fmt::Display for Class {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of difference a violation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A required key is missing and `null` would not do either.
+    MissingKey,
+    /// A required key is absent where `null` would be accepted (null vs absent).
+    AbsentNotNull,
+    /// Keys the schema does not list.
+    AddedKey,
+    /// An RFC 3339 timestamp in another precision or offset than the pattern's.
+    TimestampForm,
+    /// Another JSON type.
+    TypeChange,
+    /// A value outside an `enum` or other than a `const`.
+    OutsideEnum,
+    /// A string that is not the `format` (date-time, uuid, uri, …) or does not match a
+    /// pattern.
+    FormatChange,
+    /// Anything else (bounds, lengths, combinators).
+    Other,
+}
+
+impl Kind {
+    pub fn class(self) -> Class {
+        match self {
+            Self::AbsentNotNull | Self::AddedKey | Self::TimestampForm => Class::Additive,
+            Self::MissingKey
+            | Self::TypeChange
+            | Self::OutsideEnum
+            | Self::FormatChange
+            | Self::Other => Class::Breaking,
+        }
+    }
+
+    /// The kind in words, for reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::MissingKey => "missing required key",
+            Self::AbsentNotNull => "absent where null is allowed",
+            Self::AddedKey => "added key",
+            Self::TimestampForm => "other timestamp precision or offset",
+            Self::TypeChange => "type change",
+            Self::OutsideEnum => "value outside the enum",
+            Self::FormatChange => "format change",
+            Self::Other => "constraint",
+        }
+    }
+}
+
 /// One way a body breaks a schema.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
@@ -25,6 +100,13 @@ pub struct Violation {
     pub schema_path: String,
     /// What is wrong, with the value masked.
     pub message: String,
+    pub kind: Kind,
+}
+
+impl Violation {
+    pub fn class(&self) -> Class {
+        self.kind.class()
+    }
 }
 
 impl std::fmt::Display for Violation {
@@ -132,17 +214,10 @@ impl SchemaSet {
                 instance_path: String::new(),
                 schema_path: String::new(),
                 message: "no such schema in schemas/".to_owned(),
+                kind: Kind::Other,
             }];
         };
-        validator
-            .iter_errors(body)
-            .map(|e| Violation {
-                schema: schema.to_owned(),
-                instance_path: e.instance_path().to_string(),
-                schema_path: e.schema_path().to_string(),
-                message: e.masked().to_string(),
-            })
-            .collect()
+        violations(schema, validator, body)
     }
 
     /// Panics with every violation, values shown, when `body` does not match `schema`.
@@ -163,6 +238,115 @@ impl SchemaSet {
             problems.join("\n")
         );
     }
+}
+
+/// Every violation of `body` against `validator`, masked and classified; `label` names the
+/// schema in each.
+pub(crate) fn violations(
+    label: &str,
+    validator: &jsonschema::Validator,
+    body: &Value,
+) -> Vec<Violation> {
+    validator
+        .iter_errors(body)
+        .map(|e| Violation {
+            schema: label.to_owned(),
+            instance_path: e.instance_path().to_string(),
+            schema_path: e.schema_path().to_string(),
+            message: e.masked().to_string(),
+            kind: kind_of(&e, validator, body),
+        })
+        .collect()
+}
+
+/// The kind of one error. A missing key is tried again as `null`: when that validates there,
+/// the difference is only null vs absent. A failed `oneOf`/`anyOf` is the kind of the branch
+/// the body came closest to.
+fn kind_of(
+    error: &jsonschema::ValidationError<'_>,
+    validator: &jsonschema::Validator,
+    body: &Value,
+) -> Kind {
+    use jsonschema::error::ValidationErrorKind as K;
+    match error.kind() {
+        K::Required { property } => {
+            let at = error.instance_path().to_string();
+            let Some(name) = property.as_str() else {
+                return Kind::MissingKey;
+            };
+            let mut with_null = body.clone();
+            let Some(Value::Object(object)) = with_null.pointer_mut(&at) else {
+                return Kind::MissingKey;
+            };
+            object.insert(name.to_owned(), Value::Null);
+            let child = format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
+            // Null is as good as absent when the key's error goes and none takes its place
+            // (a `oneOf` around the key still failing counts as staying).
+            let before = validator.iter_errors(body).count();
+            let after: Vec<String> = validator
+                .iter_errors(&with_null)
+                .map(|e| e.instance_path().to_string())
+                .collect();
+            let still = after.len() >= before
+                || after
+                    .iter()
+                    .any(|p| *p == child || p.starts_with(&format!("{child}/")));
+            if still {
+                Kind::MissingKey
+            } else {
+                Kind::AbsentNotNull
+            }
+        }
+        K::AnyOf { context } | K::OneOfNotValid { context } => closest_branch(context),
+        other => plain_kind(other, error.instance().as_ref()),
+    }
+}
+
+/// The kind of an error seen on its own (no retry).
+fn plain_kind(kind: &jsonschema::error::ValidationErrorKind, instance: &Value) -> Kind {
+    use jsonschema::error::ValidationErrorKind as K;
+    match kind {
+        K::Required { .. } => Kind::MissingKey,
+        K::AdditionalProperties { .. } | K::UnevaluatedProperties { .. } => Kind::AddedKey,
+        K::Pattern { .. } => match instance {
+            Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => {
+                Kind::TimestampForm
+            }
+            _ => Kind::FormatChange,
+        },
+        K::Format { .. } => Kind::FormatChange,
+        K::Type { .. } => Kind::TypeChange,
+        K::Enum { .. } | K::Constant { .. } => Kind::OutsideEnum,
+        K::AnyOf { context } | K::OneOfNotValid { context } => closest_branch(context),
+        _ => Kind::Other,
+    }
+}
+
+/// The kind of the branch with the fewest errors, leaving out branches for another type
+/// altogether (a nullable object's `null` branch); breaking when any of its errors is.
+fn closest_branch(context: &[Vec<jsonschema::ValidationError<'static>>]) -> Kind {
+    use jsonschema::error::ValidationErrorKind as K;
+    let other_type = |branch: &Vec<jsonschema::ValidationError<'static>>| {
+        branch.len() == 1 && matches!(branch[0].kind(), K::Type { .. })
+    };
+    let closest = context
+        .iter()
+        .filter(|b| !other_type(b))
+        .min_by_key(|b| b.len())
+        .or_else(|| context.iter().min_by_key(|b| b.len()));
+    let Some(branch) = closest else {
+        return Kind::Other;
+    };
+    let kinds: Vec<Kind> = branch
+        .iter()
+        .map(|e| plain_kind(e.kind(), e.instance().as_ref()))
+        .collect();
+    kinds
+        .iter()
+        .copied()
+        .find(|k| k.class() == Class::Breaking)
+        .or_else(|| kinds.first().copied())
+        .unwrap_or(Kind::Other)
 }
 
 /// Panics with every violation when `body` does not match `schemas/<schema>`.
