@@ -353,3 +353,80 @@ fn closest_branch(context: &[Vec<jsonschema::ValidationError<'static>>]) -> Kind
 pub fn assert_schema(schema: &str, body: &Value) {
     SchemaSet::repo().assert_conforms(schema, body);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn kinds(schema: &Value, body: &Value) -> Vec<(String, Kind)> {
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(schema)
+            .unwrap_or_else(|e| panic!("{e}"));
+        violations("test", &validator, body)
+            .into_iter()
+            .map(|v| (v.instance_path, v.kind))
+            .collect()
+    }
+
+    #[test]
+    fn differences_are_classified_by_what_an_app_reading_them_would_see() {
+        let schema = json!({
+            "type": "object",
+            "required": ["id", "note", "at", "status"],
+            "additionalProperties": false,
+            "properties": {
+                "id": {"type": "string"},
+                "note": {"type": ["string", "null"]},
+                "at": {"type": "string", "pattern": "^[0-9T:-]+\\.[0-9]{6}Z$"},
+                "status": {"enum": ["valid", "invalid"]},
+                "month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"},
+                "count": {"type": "integer"}
+            }
+        });
+        let body = json!({
+            "at": "2026-12-02T00:58:51.649+00:00", "status": "gone", "month": "2024",
+            "count": "3", "extra": 1
+        });
+        let mut found = kinds(&schema, &body);
+        found.sort_by_key(|(at, _)| at.clone());
+        let classes: Vec<(&str, Kind, Class)> = found
+            .iter()
+            .map(|(at, k)| (at.as_str(), *k, k.class()))
+            .collect();
+        assert!(
+            classes.contains(&("", Kind::MissingKey, Class::Breaking)),
+            "{classes:?}"
+        );
+        assert!(
+            classes.contains(&("", Kind::AbsentNotNull, Class::Additive)),
+            "{classes:?}"
+        );
+        assert!(
+            classes.contains(&("", Kind::AddedKey, Class::Additive)),
+            "{classes:?}"
+        );
+        assert!(classes.contains(&("/at", Kind::TimestampForm, Class::Additive)));
+        assert!(classes.contains(&("/status", Kind::OutsideEnum, Class::Breaking)));
+        assert!(classes.contains(&("/month", Kind::FormatChange, Class::Breaking)));
+        assert!(classes.contains(&("/count", Kind::TypeChange, Class::Breaking)));
+        assert_eq!(classes.len(), 7, "{classes:?}");
+    }
+
+    #[test]
+    fn a_failed_one_of_takes_the_kind_of_the_closest_branch() {
+        let schema = json!({"anyOf": [
+            {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+            {"type": "null"}
+        ]});
+        assert_eq!(
+            kinds(&schema, &json!({"id": 3})),
+            vec![(String::new(), Kind::TypeChange)]
+        );
+        assert_eq!(
+            kinds(&schema, &json!({})),
+            vec![(String::new(), Kind::MissingKey)]
+        );
+    }
+}
