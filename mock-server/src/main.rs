@@ -10,6 +10,8 @@ use mock_server::cli::{
 use mock_server::fixtures;
 use tracing_subscriber::EnvFilter;
 
+mod log_sink;
+
 // Every request allocates a little; glibc's allocator serialises those between the two
 // worker threads (its arena lock showed in the load profile), mimalloc does not.
 #[global_allocator]
@@ -64,23 +66,25 @@ fn generate(args: &GenerateArgs) -> ExitCode {
 }
 
 /// Log lines are formatted where they happen and written to stdout by a thread of their own
-/// (tracing-appender's non-blocking writer), so a request never waits on a slow terminal or
-/// pipe. When stdout cannot keep up, lines past a buffer of 128,000 are dropped rather than
-/// slowing the server, and how many is said on stderr once a second while it happens. No ANSI
-/// colours unless stdout is a terminal and `NO_COLOR` is unset.
-fn logging(level: &str, format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+/// ([`log_sink`]: per-thread buffers emptied every 10 ms), so a request never waits on a slow
+/// terminal or pipe. When stdout cannot keep up, a thread's lines past 8 MiB of buffer are
+/// dropped rather than slowing the server, and how many is said on stderr once a second while
+/// it happens. No ANSI colours unless stdout is a terminal and `NO_COLOR` is unset.
+fn logging(level: &str, format: LogFormat) -> Option<log_sink::Guard> {
     use std::io::IsTerminal;
     let filter = EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .thread_name("belvo-mock-log")
-        // Batched: the writer thread flushes once it has drained what is queued, so a burst
-        // of lines is one write and a quiet server's line still appears at once.
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
-    let dropped = writer.error_counter();
+    let (writer, guard) = match log_sink::Sink::spawn(std::io::stdout()) {
+        Ok(pair) => pair,
+        Err(e) => {
+            eprintln!("belvo-mock: no log writer thread ({e}): logging to stderr");
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .with_ansi(false)
+                .init();
+            return None;
+        }
+    };
     let ansi = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -95,26 +99,7 @@ fn logging(level: &str, format: LogFormat) -> tracing_appender::non_blocking::Wo
             .with_current_span(false)
             .init(),
     }
-    let watch = std::thread::Builder::new()
-        .name("belvo-mock-log-drops".into())
-        .spawn(move || {
-            let mut reported = 0;
-            loop {
-                std::thread::sleep(std::time::Duration::from_secs(1));
-                let now = dropped.dropped_lines();
-                if now > reported {
-                    eprintln!(
-                        "belvo-mock: {} log line(s) dropped: stdout could not keep up",
-                        now - reported
-                    );
-                    reported = now;
-                }
-            }
-        });
-    if let Err(e) = watch {
-        eprintln!("belvo-mock: dropped log lines will not be reported: {e}");
-    }
-    guard
+    Some(guard)
 }
 
 /// The ready file: one JSON line, written to a temporary file and renamed into place so a

@@ -147,7 +147,7 @@ impl Arrival {
             method = %self.method,
             path,
             status,
-            request_id = %self.id.hex(),
+            request_id = %self.id.0.simple(),
             micros = latency.as_micros() as u64,
             "request"
         );
