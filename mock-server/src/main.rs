@@ -10,6 +10,7 @@ use mock_server::cli::{
 use mock_server::fixtures;
 use tracing_subscriber::EnvFilter;
 
+mod log_format;
 mod log_sink;
 
 // Every request allocates a little; glibc's allocator serialises those between the two
@@ -90,7 +91,12 @@ fn logging(level: &str, format: LogFormat) -> Option<log_sink::Guard> {
         .with_env_filter(filter)
         .with_writer(writer);
     match format {
-        LogFormat::Text => builder.with_ansi(ansi).init(),
+        LogFormat::Text if ansi => builder.with_ansi(true).init(),
+        // Piped or NO_COLOR: the same line, written with less work (see log_format).
+        LogFormat::Text => builder
+            .with_ansi(false)
+            .event_format(log_format::Plain)
+            .init(),
         // Flattened: a line's fields sit beside `timestamp`, `level` and `target`, as log
         // collectors expect, rather than under a `fields` object.
         LogFormat::Json => builder

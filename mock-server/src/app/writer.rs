@@ -149,10 +149,12 @@ fn run(store: &Store, journal: &Journal, db: &Durable, receiver: &mpsc::Receiver
 }
 
 /// Plans every change of the group into one transaction, persists it, then commits or
-/// rolls back, answers each change, and notifies the dispatcher with no lock held.
+/// rolls back, answers each change, and notifies the dispatcher with no lock held when the
+/// journal changed.
 fn commit_group(store: &Store, journal: &Journal, db: Option<&Durable>, group: Vec<Msg>) {
     let mut tx = Tx::new(store);
     let mut replies = Vec::with_capacity(group.len());
+    let mut saw_updates = false;
     for msg in group {
         match msg {
             Msg::Job(job) => {
@@ -179,6 +181,7 @@ fn commit_group(store: &Store, journal: &Journal, db: Option<&Durable>, group: V
                 }
             }
             Msg::Deliveries(ids) => {
+                saw_updates = true;
                 // A tenant reset in this transaction has none: its rows are deleted.
                 let rows: Vec<Write> = ids
                     .iter()
@@ -190,6 +193,12 @@ fn commit_group(store: &Store, journal: &Journal, db: Option<&Durable>, group: V
             Msg::Stop => {}
         }
     }
+    // The dispatcher and the webhook waiters care about the journal alone, which only an
+    // `after` (new deliveries, a reset, a flush, settings) or the dispatcher's own updates
+    // change. Most changes (a 428's link and session) touch neither, and waking the
+    // dispatcher's thread for each of them cost the registration flood a context switch per
+    // request.
+    let wake = tx.has_afters() || saw_updates;
     let rows = tx.take_rows();
     let committed = match db {
         None => true,
@@ -211,7 +220,9 @@ fn commit_group(store: &Store, journal: &Journal, db: Option<&Durable>, group: V
         reply(committed);
     }
     drop(tx);
-    journal.changed();
+    if wake {
+        journal.changed();
+    }
 }
 
 /// The job for a change planned by `plan`: an `Err` undoes what it applied; a change that

@@ -188,6 +188,12 @@ impl<'s> Tx<'s> {
         self.afters.push(after);
     }
 
+    /// Whether anything outside the store (the webhook journal, the clock) is to change
+    /// with this transaction: only then is there anyone to wake after it.
+    pub fn has_afters(&self) -> bool {
+        !self.afters.is_empty()
+    }
+
     pub fn mark(&mut self) -> Mark {
         self.flush_rows();
         Mark {
