@@ -117,9 +117,8 @@ mod tests {
                 .finish();
             tracing::subscriber::with_default(subscriber, emit);
         }
-        let text = String::from_utf8(out.0.lock().unwrap_or_else(PoisonError::into_inner).clone())
-            .unwrap_or_default();
-        text
+        String::from_utf8(out.0.lock().unwrap_or_else(PoisonError::into_inner).clone())
+            .unwrap_or_default()
     }
 
     /// Same line as the default format, timestamps aside (they are apart by a few µs).
