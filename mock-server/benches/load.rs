@@ -506,7 +506,7 @@ wrk.body = '{"institution":"inss_br_employment","username":"529.982.247-25","pas
     );
     println!("| RSS idle | | {:.1} MB |", idle_rss as f64 / 1024.0);
     println!(
-        "| peak RSS after the runs above (the 428 flood leaves {} unconfirmed links with their sessions) | | {:.1} MB |",
+        "| peak RSS after the runs above (the 428 flood's {} registrations leave at most `--max-unconfirmed`, 100,000 by default, unconfirmed links with their sessions) | | {:.1} MB |",
         register.non_2xx,
         peak_rss as f64 / 1024.0
     );

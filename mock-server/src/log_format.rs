@@ -53,6 +53,57 @@ fn level(level: &Level) -> &'static str {
     }
 }
 
+/// The request log's target (`http::service` logs each request under it).
+const REQUEST_TARGET: &str = "belvo_mock::request";
+
+/// `message k=v k="str"`: `DefaultFields`' form (`str` values quoted and escaped, numbers
+/// and `%`-values as they display), without its per-field formatting machinery.
+struct Fields<'a, W: std::fmt::Write> {
+    out: &'a mut W,
+    first: bool,
+    result: std::fmt::Result,
+}
+
+impl<W: std::fmt::Write> Fields<'_, W> {
+    /// The separator and, except for the message, `name=`.
+    fn name(&mut self, field: &tracing::field::Field) {
+        if !self.first {
+            self.result = self.result.and_then(|()| self.out.write_char(' '));
+        }
+        self.first = false;
+        if field.name() != "message" {
+            let out = &mut *self.out;
+            self.result = self
+                .result
+                .and_then(|()| out.write_str(field.name()))
+                .and_then(|()| out.write_char('='));
+        }
+    }
+}
+
+impl<W: std::fmt::Write> tracing::field::Visit for Fields<'_, W> {
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        self.name(field);
+        let mut digits = itoa::Buffer::new();
+        let text = digits.format(value);
+        self.result = self.result.and_then(|()| self.out.write_str(text));
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.name(field);
+        if field.name() == "message" {
+            self.result = self.result.and_then(|()| self.out.write_str(value));
+        } else {
+            self.result = self.result.and_then(|()| write!(self.out, "{value:?}"));
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.name(field);
+        self.result = self.result.and_then(|()| write!(self.out, "{value:?}"));
+    }
+}
+
 impl<S, N> FormatEvent<S, N> for Plain
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -66,9 +117,24 @@ where
     ) -> std::fmt::Result {
         let meta = event.metadata();
         timestamp(&mut writer, chrono::Utc::now())?;
-        write!(writer, " {} {}: ", level(meta.level()), meta.target())?;
-        ctx.format_fields(writer.by_ref(), event)?;
-        writeln!(writer)
+        writer.write_char(' ')?;
+        writer.write_str(level(meta.level()))?;
+        writer.write_char(' ')?;
+        writer.write_str(meta.target())?;
+        writer.write_str(": ")?;
+        if meta.target() == REQUEST_TARGET {
+            // One of these a request: its fields written directly, as `DefaultFields` would.
+            let mut fields = Fields {
+                out: &mut writer,
+                first: true,
+                result: Ok(()),
+            };
+            event.record(&mut fields);
+            fields.result?;
+        } else {
+            ctx.format_fields(writer.by_ref(), event)?;
+        }
+        writer.write_char('\n')
     }
 }
 
@@ -101,6 +167,7 @@ mod tests {
         };
         let emit = || {
             tracing::info!(target: "belvo_mock::request", method = %"GET", path = "/api/links/", status = 404u16, micros = 7u64, "request");
+            tracing::info!(target: "belvo_mock::request", method = %"POST", path = "/a\"b\\c", status = 428u16, request_id = %"00ff", micros = 0u64, "request");
             tracing::warn!("a \"quoted\" message");
         };
         if plain {
@@ -142,6 +209,7 @@ mod tests {
             plain,
             vec![
                 "  INFO belvo_mock::request: request method=GET path=\"/api/links/\" status=404 micros=7",
+                "  INFO belvo_mock::request: request method=POST path=\"/a\\\"b\\\\c\" status=428 request_id=00ff micros=0",
                 "  WARN belvo_mock::log_format::tests: a \"quoted\" message",
             ]
         );

@@ -67,7 +67,7 @@ fn generate(args: &GenerateArgs) -> ExitCode {
 }
 
 /// Log lines are formatted where they happen and written to stdout by a thread of their own
-/// ([`log_sink`]: per-thread buffers emptied every 10 ms), so a request never waits on a slow
+/// ([`log_sink`]: per-thread buffers emptied every 50 ms), so a request never waits on a slow
 /// terminal or pipe. When stdout cannot keep up, a thread's lines past 8 MiB of buffer are
 /// dropped rather than slowing the server, and how many is said on stderr once a second while
 /// it happens. No ANSI colours unless stdout is a terminal and `NO_COLOR` is unset.
