@@ -99,27 +99,40 @@ where
 }
 
 /// The request log at the default level: written off the request path, yet every line
-/// arrives, in order, without colour codes when stdout is not a terminal.
+/// arrives, each connection's in its order, without colour codes when stdout is not a
+/// terminal.
 #[tokio::test]
 async fn at_the_default_level_every_request_is_logged_in_order_without_colour_codes() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_belvo-mock"));
     command.env_remove("NO_COLOR");
     let (mut child, lines_rx, base) = logging_binary(command, &[]);
-    // One client: one kept-alive connection, requests one after another.
-    let client = reqwest::Client::new();
-    let ids: Vec<String> = (0..50).map(|_| uuid::Uuid::new_v4().to_string()).collect();
-    for id in &ids {
-        let reply = client
-            .get(format!("{base}/api/links/{id}/"))
-            .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
-            .send()
-            .await
-            .expect("the fake answers");
-        assert_eq!(reply.status().as_u16(), 404);
+    // Four clients, each on its own kept-alive connection, each sending its requests one
+    // after another while the others do the same.
+    let lists: Vec<Vec<String>> = (0..4)
+        .map(|_| (0..25).map(|_| uuid::Uuid::new_v4().to_string()).collect())
+        .collect();
+    let tasks = lists.iter().cloned().map(|ids| {
+        let base = base.clone();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for id in &ids {
+                let reply = client
+                    .get(format!("{base}/api/links/{id}/"))
+                    .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
+                    .send()
+                    .await
+                    .expect("the fake answers");
+                assert_eq!(reply.status().as_u16(), 404);
+            }
+        })
+    });
+    for task in tasks.collect::<Vec<_>>() {
+        task.await.expect("a client task ends");
     }
+    let total: usize = lists.iter().map(Vec::len).sum();
     let mut logged = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while logged.len() < ids.len() && std::time::Instant::now() < deadline {
+    while logged.len() < total && std::time::Instant::now() < deadline {
         let Ok(line) = lines_rx.recv_timeout(std::time::Duration::from_secs(1)) else {
             continue;
         };
@@ -133,12 +146,19 @@ async fn at_the_default_level_every_request_is_logged_in_order_without_colour_co
     }
     child.kill().ok();
     child.wait().ok();
-    assert_eq!(logged.len(), ids.len(), "every request logged: {logged:?}");
-    for (line, id) in logged.iter().zip(&ids) {
-        assert!(
-            line.contains(&format!("path=\"/api/links/{id}/\"")),
-            "in order: {line}"
-        );
+    assert_eq!(logged.len(), total, "every request logged: {logged:?}");
+    for ids in &lists {
+        let mine: Vec<&String> = logged
+            .iter()
+            .filter(|line| ids.iter().any(|id| line.contains(id.as_str())))
+            .collect();
+        assert_eq!(mine.len(), ids.len(), "{mine:?}");
+        for (line, id) in mine.iter().zip(ids) {
+            assert!(
+                line.contains(&format!("path=\"/api/links/{id}/\"")),
+                "a connection's lines in its order: {line}"
+            );
+        }
     }
 }
 
