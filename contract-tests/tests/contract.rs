@@ -165,17 +165,24 @@ async fn a_wrong_status_fails_the_step_with_belvos_error_code() {
     );
 }
 
-#[tokio::test]
-async fn a_next_url_at_another_origin_gets_no_request_and_fails_the_step() {
-    // A second local listener stands for another origin (a misconfigured proxy's `next`).
-    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    elsewhere
+/// A second local listener that stands for another origin, and its port: `accept` fails
+/// (non-blocking) as long as nothing connected.
+fn another_origin() -> (std::net::TcpListener, u16) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    listener
         .set_nonblocking(true)
         .unwrap_or_else(|e| panic!("{e}"));
-    let port = elsewhere
+    let port = listener
         .local_addr()
         .unwrap_or_else(|e| panic!("{e}"))
         .port();
+    (listener, port)
+}
+
+#[tokio::test]
+async fn a_next_url_at_another_origin_gets_no_request_and_fails_the_step() {
+    // A second local listener stands for another origin (a misconfigured proxy's `next`).
+    let (elsewhere, port) = another_origin();
     let next = format!("http://127.0.0.1:{port}/api/br/employments/?page=2&page_size=2");
     let shown = next.clone();
     let options = Options {
@@ -205,14 +212,7 @@ async fn a_next_url_at_another_origin_gets_no_request_and_fails_the_step() {
 /// writes that origin into every `next`, and the suite sends nothing there.
 #[tokio::test]
 async fn a_fake_whose_public_url_is_another_origin_gets_no_request_there() {
-    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    elsewhere
-        .set_nonblocking(true)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let port = elsewhere
-        .local_addr()
-        .unwrap_or_else(|e| panic!("{e}"))
-        .port();
+    let (elsewhere, port) = another_origin();
     let mut config = mock_server::Config::default();
     config.webhooks.delay = std::time::Duration::ZERO;
     config.public_url = Some(format!("http://127.0.0.1:{port}"));

@@ -32,7 +32,8 @@
 //! 6. [`server`]: connections (generic over any hyper service), workers, the cap with
 //!    eviction of the idlest connection (`registry.rs`), per-connection deadlines for
 //!    headers, bodies and answers (`watchdog.rs`).
-//! 7. This file and `main.rs`: [`run`], [`MockServer`], the binary.
+//! 7. This file and `main.rs`: [`run`], [`MockServer`], the binary (whose own `log_sink.rs`
+//!    and `log_format.rs` write its log to stdout).
 
 mod app;
 pub mod cli;

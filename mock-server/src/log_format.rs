@@ -141,23 +141,8 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex, PoisonError};
 
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::log_sink::testing::Captured;
 
     fn lines(plain: bool) -> String {
         let out = Captured::default();
@@ -184,8 +169,7 @@ mod tests {
                 .finish();
             tracing::subscriber::with_default(subscriber, emit);
         }
-        String::from_utf8(out.0.lock().unwrap_or_else(PoisonError::into_inner).clone())
-            .unwrap_or_default()
+        out.text()
     }
 
     /// Same line as the default format, timestamps aside (they are apart by a few µs).

@@ -229,15 +229,28 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Sink {
     }
 }
 
+/// What the log modules' tests share.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub mod testing {
+    use std::sync::{Arc, Mutex, PoisonError};
 
     /// A `Write` whose bytes a test can read.
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
 
-    impl Write for Captured {
+    impl Captured {
+        pub fn text(&self) -> String {
+            String::from_utf8(
+                self.0
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            )
+            .unwrap_or_default()
+        }
+    }
+
+    impl std::io::Write for Captured {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
             self.0
                 .lock()
@@ -249,6 +262,13 @@ mod tests {
             Ok(())
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::log_sink::testing::Captured;
 
     #[test]
     fn every_threads_lines_arrive_in_their_order_and_the_guard_writes_out_the_rest() {
@@ -271,8 +291,7 @@ mod tests {
                 .unwrap_or_else(|_| panic!("a writing thread panicked"));
         }
         drop(guard);
-        let text = String::from_utf8(out.0.lock().unwrap_or_else(PoisonError::into_inner).clone())
-            .unwrap_or_default();
+        let text = out.text();
         for t in 0..4 {
             let mine: Vec<&str> = text
                 .lines()

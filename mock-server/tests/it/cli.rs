@@ -33,12 +33,7 @@ async fn the_binary_prints_its_bound_address_serves_and_stops_on_sigterm() {
     );
     assert!(banner.iter().any(|l| l.contains("curl -u")), "{banner:?}");
 
-    let reply = reqwest::Client::new()
-        .get(format!("{base}/api/"))
-        .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
-        .send()
-        .await
-        .expect("the binary serves");
+    let reply = get_with_keys(&reqwest::Client::new(), format!("{base}/api/")).await;
     assert_eq!(reply.status().as_u16(), 200);
 
     let pid = child.id().to_string();
@@ -63,12 +58,7 @@ async fn the_binary_deals_connections_to_its_workers_and_each_one_serves_them() 
             let client = reqwest::Client::new();
             let mut statuses = Vec::new();
             for _ in 0..3 {
-                let reply = client
-                    .get(&url)
-                    .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
-                    .send()
-                    .await
-                    .expect("the binary serves");
+                let reply = get_with_keys(&client, url.clone()).await;
                 statuses.push(reply.status().as_u16());
                 let body: serde_json::Value = reply.json().await.expect("a JSON body");
                 crate::support::assert_schema("links_page.json", &body);
@@ -116,12 +106,7 @@ async fn at_the_default_level_every_request_is_logged_in_order_without_colour_co
         tokio::spawn(async move {
             let client = reqwest::Client::new();
             for id in &ids {
-                let reply = client
-                    .get(format!("{base}/api/links/{id}/"))
-                    .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
-                    .send()
-                    .await
-                    .expect("the fake answers");
+                let reply = get_with_keys(&client, format!("{base}/api/links/{id}/")).await;
                 assert_eq!(reply.status().as_u16(), 404);
             }
         })
@@ -231,12 +216,7 @@ async fn json_logs_are_one_object_a_line_and_healthcheck_tells_up_from_down() {
     let command = Command::new(env!("CARGO_BIN_EXE_belvo-mock"));
     let (mut child, lines_rx, base) = logging_binary(command, &["--log-format", "json"]);
     let id = uuid::Uuid::new_v4();
-    let reply = reqwest::Client::new()
-        .get(format!("{base}/api/links/{id}/"))
-        .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
-        .send()
-        .await
-        .expect("the fake answers");
+    let reply = get_with_keys(&reqwest::Client::new(), format!("{base}/api/links/{id}/")).await;
     assert_eq!(reply.status().as_u16(), 404);
     let mut logged = None;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -319,4 +299,14 @@ fn logging_binary(
         .unwrap_or_else(|| panic!("first line names the URL: {first:?}"))
         .to_owned();
     (child, lines_rx, base)
+}
+
+/// GETs `url` with the default sandbox keys; panics when nothing answers.
+async fn get_with_keys(client: &reqwest::Client, url: String) -> reqwest::Response {
+    client
+        .get(url)
+        .basic_auth("sandbox-secret-id", Some("sandbox-secret-password"))
+        .send()
+        .await
+        .expect("the fake answers")
 }
