@@ -192,10 +192,9 @@ impl Runner {
                     answer.status
                 ));
             }
-            // The spec is looked up by the URL's own path (a `next` is absolute).
-            let spec_path = reqwest::Url::parse(&url)
-                .map(|u| u.path().to_owned())
-                .unwrap_or_default();
+            // The spec is looked up by the URL's own path (a `next` is absolute), less the
+            // target's own path (`--target https://gateway.example/belvo`).
+            let spec_path = api_path(&self.base, &url);
             let verdict = self.tiers.judge(
                 method.as_str(),
                 &spec_path,
@@ -276,6 +275,21 @@ impl Runner {
     }
 }
 
+/// The path of `url` as Belvo's spec names it: without the query, and without the path of
+/// `base` when the target sits below one.
+fn api_path(base: &str, url: &str) -> String {
+    let path = reqwest::Url::parse(url)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    let prefix = reqwest::Url::parse(base)
+        .map(|u| u.path().trim_end_matches('/').to_owned())
+        .unwrap_or_default();
+    match path.strip_prefix(&prefix) {
+        Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest.to_owned(),
+        _ => path,
+    }
+}
+
 /// `scheme://host:port` of a URL, the port made explicit.
 fn origin(url: &str) -> Option<String> {
     let url = reqwest::Url::parse(url).ok()?;
@@ -295,7 +309,29 @@ fn foreign_origin(base: &str, url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::foreign_origin;
+    use super::{api_path, foreign_origin};
+
+    #[test]
+    fn the_spec_path_leaves_out_the_query_and_the_targets_own_path() {
+        assert_eq!(
+            api_path(
+                "https://api.belvo.com",
+                "https://api.belvo.com/api/owners/?link=x"
+            ),
+            "/api/owners/"
+        );
+        assert_eq!(
+            api_path(
+                "https://gw.test/belvo/",
+                "https://gw.test/belvo/api/links/1/"
+            ),
+            "/api/links/1/"
+        );
+        assert_eq!(
+            api_path("https://gw.test/belvo", "https://gw.test/belvo-other/api/"),
+            "/belvo-other/api/"
+        );
+    }
 
     #[test]
     fn only_the_targets_own_origin_gets_the_keys() {

@@ -17,7 +17,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How often the writer empties the buffers: often enough that a line shows at once to a
 /// person, seldom enough that whoever reads the pipe (a terminal, `docker logs`, a CI runner)
@@ -36,6 +36,10 @@ struct Shared {
     id: usize,
     buffers: Mutex<Vec<Buffer>>,
     dropped: AtomicU64,
+    /// Dropped lines already reported on stderr.
+    reported: AtomicU64,
+    /// Set once the writer has made its last pass: later lines are dropped (and counted).
+    finished: std::sync::atomic::AtomicBool,
     /// `true` once the guard asks the writer to finish.
     stop: Mutex<bool>,
     wake: Condvar,
@@ -60,12 +64,18 @@ impl std::fmt::Debug for Sink {
     }
 }
 
-/// Stops the writer thread, after it has written out every buffer, when dropped.
+/// Stops the writer thread, after it has written out every buffer, when dropped: waiting
+/// at most [`FLUSH_WAIT`], as a stdout nobody reads (a full pipe) would block it for ever.
 #[derive(Debug)]
 pub struct Guard {
     sink: Sink,
-    writer: Option<std::thread::JoinHandle<()>>,
+    /// Hung up by the writer thread when it ends.
+    ended: std::sync::mpsc::Receiver<()>,
+    flush_wait: Duration,
 }
+
+/// How long shutdown waits for the log to be written out.
+const FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -76,32 +86,71 @@ impl Drop for Guard {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = true;
         self.sink.shared.wake.notify_all();
-        if let Some(writer) = self.writer.take() {
-            writer.join().ok();
-        }
+        // Disconnected when the writer has ended; a timeout leaves it blocked on stdout.
+        self.ended.recv_timeout(self.flush_wait).ok();
+        report_drops(&self.sink.shared);
+    }
+}
+
+/// Says on stderr how many lines were dropped since the last report, if any.
+fn report_drops(shared: &Shared) {
+    let dropped = shared.dropped.load(Ordering::Relaxed);
+    let reported = shared.reported.swap(dropped, Ordering::Relaxed);
+    if dropped > reported {
+        eprintln!(
+            "belvo-mock: {} log line(s) dropped: stdout could not keep up",
+            dropped - reported
+        );
     }
 }
 
 impl Sink {
     /// A sink writing to `out` from a thread of its own.
     pub fn spawn(out: impl Write + Send + 'static) -> std::io::Result<(Self, Guard)> {
+        Self::spawn_with(out, FLUSH_WAIT)
+    }
+
+    /// The same, shutdown waiting at most `flush_wait` for the last lines to be written.
+    fn spawn_with(
+        out: impl Write + Send + 'static,
+        flush_wait: Duration,
+    ) -> std::io::Result<(Self, Guard)> {
         static IDS: AtomicUsize = AtomicUsize::new(1);
         let sink = Self {
             shared: Arc::new(Shared {
                 id: IDS.fetch_add(1, Ordering::Relaxed),
                 buffers: Mutex::new(Vec::new()),
                 dropped: AtomicU64::new(0),
+                reported: AtomicU64::new(0),
+                finished: std::sync::atomic::AtomicBool::new(false),
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
             }),
         };
         let shared = Arc::clone(&sink.shared);
-        let writer = std::thread::Builder::new()
+        let (ended, ended_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
             .name("belvo-mock-log".into())
-            .spawn(move || write_loop(&shared, out))?;
+            .spawn(move || {
+                write_loop(&shared, out);
+                drop(ended);
+            })?;
+        // Drops are reported by a thread of their own: they happen while the writer is
+        // blocked on stdout, so it could not say so itself.
+        let weak = Arc::downgrade(&sink.shared);
+        std::thread::Builder::new()
+            .name("belvo-mock-log-drops".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let Some(shared) = weak.upgrade() else { return };
+                    report_drops(&shared);
+                }
+            })?;
         let guard = Guard {
             sink: sink.clone(),
-            writer: Some(writer),
+            ended: ended_rx,
+            flush_wait,
         };
         Ok((sink, guard))
     }
@@ -129,7 +178,7 @@ impl Sink {
                 }
             };
             let mut lines = buffer.lock().unwrap_or_else(PoisonError::into_inner);
-            if lines.len() + bytes.len() > FULL {
+            if lines.len() + bytes.len() > FULL || self.shared.finished.load(Ordering::Relaxed) {
                 self.shared.dropped.fetch_add(1, Ordering::Relaxed);
                 return;
             }
@@ -144,12 +193,11 @@ impl Sink {
     }
 }
 
-/// Every `INTERVAL` (or when a buffer fills up): swap each thread's buffer for an empty one,
-/// write what it held, and say on stderr how many lines were dropped since the last report.
+/// Every `INTERVAL` (or when a buffer fills up): swap each thread's buffer for an empty one
+/// and write what it held. Asked to stop, it makes one last pass, after which lines are
+/// dropped and counted.
 fn write_loop(shared: &Shared, mut out: impl Write) {
     let mut spare = Vec::with_capacity(64 * 1024);
-    let mut reported = 0;
-    let mut last_report = Instant::now();
     loop {
         let stopping = {
             let stop = shared.stop.lock().unwrap_or_else(PoisonError::into_inner);
@@ -163,6 +211,9 @@ fn write_loop(shared: &Shared, mut out: impl Write) {
                 *stop
             }
         };
+        if stopping {
+            shared.finished.store(true, Ordering::Relaxed);
+        }
         let buffers: Vec<Buffer> = shared
             .buffers
             .lock()
@@ -189,15 +240,6 @@ fn write_loop(shared: &Shared, mut out: impl Write) {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|b| Arc::strong_count(b) > 1 || !b.lock().is_ok_and(|l| l.is_empty()));
-        let dropped = shared.dropped.load(Ordering::Relaxed);
-        if dropped > reported && (stopping || last_report.elapsed() >= Duration::from_secs(1)) {
-            eprintln!(
-                "belvo-mock: {} log line(s) dropped: stdout could not keep up",
-                dropped - reported
-            );
-            reported = dropped;
-            last_report = Instant::now();
-        }
         if stopping {
             return;
         }
@@ -304,7 +346,7 @@ mod tests {
     }
 
     #[test]
-    fn a_full_buffer_drops_lines_and_counts_them() {
+    fn a_full_buffer_drops_lines_and_counts_them_and_shutdown_does_not_wait_for_ever() {
         /// Never accepts a byte: stdout that does not keep up at all.
         struct Stuck;
         impl Write for Stuck {
@@ -316,14 +358,17 @@ mod tests {
                 Ok(())
             }
         }
-        let (sink, guard) = Sink::spawn(Stuck).unwrap_or_else(|e| panic!("{e}"));
+        let wait = Duration::from_millis(50);
+        let (sink, guard) = Sink::spawn_with(Stuck, wait).unwrap_or_else(|e| panic!("{e}"));
         let line = vec![b'x'; 1024];
         // The writer may take one buffer before it sticks; two buffers' worth is sure to fill.
         for _ in 0..(2 * FULL / line.len() + 10) {
             sink.append(&line);
         }
         assert!(sink.dropped() > 0);
-        // The writer never returns from its write: leave it (the test process ends).
-        std::mem::forget(guard);
+        // The writer never returns from its write: shutdown gives up on it after a while.
+        let started = std::time::Instant::now();
+        drop(guard);
+        assert!(started.elapsed() < wait + Duration::from_secs(5));
     }
 }

@@ -247,13 +247,21 @@ pub(crate) fn violations(
     validator: &jsonschema::Validator,
     body: &Value,
 ) -> Vec<Violation> {
+    use jsonschema::error::ValidationErrorKind as K;
     validator
         .iter_errors(body)
+        // A body that more than one `oneOf` branch accepts says something of the schema (its
+        // branches overlap), nothing of the body.
+        .filter(|e| !matches!(e.kind(), K::OneOfMultipleValid { .. }))
         .map(|e| Violation {
             schema: label.to_owned(),
             instance_path: e.instance_path().to_string(),
             schema_path: e.schema_path().to_string(),
-            message: e.masked().to_string(),
+            // `propertyNames` errors print the offending key even masked.
+            message: match e.kind() {
+                K::PropertyNames { .. } => "a property name is not allowed".to_owned(),
+                _ => e.masked().to_string(),
+            },
             kind: kind_of(&e, validator, body),
         })
         .collect()
@@ -297,19 +305,25 @@ fn kind_of(
                 Kind::AbsentNotNull
             }
         }
-        K::AnyOf { context } | K::OneOfNotValid { context } => closest_branch(context),
+        K::AnyOf { context } | K::OneOfNotValid { context } => {
+            closest_branch(context, validator, body)
+        }
         other => plain_kind(other, error.instance().as_ref()),
     }
 }
 
-/// The kind of an error seen on its own (no retry).
+/// The kind of an error from its keyword alone.
 fn plain_kind(kind: &jsonschema::error::ValidationErrorKind, instance: &Value) -> Kind {
     use jsonschema::error::ValidationErrorKind as K;
     match kind {
         K::Required { .. } => Kind::MissingKey,
         K::AdditionalProperties { .. } | K::UnevaluatedProperties { .. } => Kind::AddedKey,
-        K::Pattern { .. } => match instance {
-            Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => {
+        // A timestamp pattern (it has the `T`) missed by a valid RFC 3339 timestamp: another
+        // precision or offset. Any other pattern (a date, a month) missed is a format change.
+        K::Pattern { pattern } => match instance {
+            Value::String(s)
+                if pattern.contains('T') && chrono::DateTime::parse_from_rfc3339(s).is_ok() =>
+            {
                 Kind::TimestampForm
             }
             _ => Kind::FormatChange,
@@ -317,14 +331,19 @@ fn plain_kind(kind: &jsonschema::error::ValidationErrorKind, instance: &Value) -
         K::Format { .. } => Kind::FormatChange,
         K::Type { .. } => Kind::TypeChange,
         K::Enum { .. } | K::Constant { .. } => Kind::OutsideEnum,
-        K::AnyOf { context } | K::OneOfNotValid { context } => closest_branch(context),
         _ => Kind::Other,
     }
 }
 
 /// The kind of the branch with the fewest errors, leaving out branches for another type
-/// altogether (a nullable object's `null` branch); breaking when any of its errors is.
-fn closest_branch(context: &[Vec<jsonschema::ValidationError<'static>>]) -> Kind {
+/// altogether (a nullable object's `null` branch); breaking when any of its errors is. Its
+/// errors are classified as top-level ones (a missing key retried as `null` too: their
+/// instance paths are the body's).
+fn closest_branch(
+    context: &[Vec<jsonschema::ValidationError<'static>>],
+    validator: &jsonschema::Validator,
+    body: &Value,
+) -> Kind {
     use jsonschema::error::ValidationErrorKind as K;
     let other_type = |branch: &Vec<jsonschema::ValidationError<'static>>| {
         branch.len() == 1 && matches!(branch[0].kind(), K::Type { .. })
@@ -337,10 +356,7 @@ fn closest_branch(context: &[Vec<jsonschema::ValidationError<'static>>]) -> Kind
     let Some(branch) = closest else {
         return Kind::Other;
     };
-    let kinds: Vec<Kind> = branch
-        .iter()
-        .map(|e| plain_kind(e.kind(), e.instance().as_ref()))
-        .collect();
+    let kinds: Vec<Kind> = branch.iter().map(|e| kind_of(e, validator, body)).collect();
     kinds
         .iter()
         .copied()
@@ -427,6 +443,39 @@ mod tests {
         assert_eq!(
             kinds(&schema, &json!({})),
             vec![(String::new(), Kind::MissingKey)]
+        ); // Inside a branch, a key that may be null is only absent.
+        let schema = json!({"oneOf": [
+            {"type": "object", "required": ["id", "email"], "properties": {
+                "id": {"type": "string"}, "email": {"type": ["string", "null"]}}},
+            {"type": "array"}
+        ]});
+        assert_eq!(
+            kinds(&schema, &json!({"id": "x"})),
+            vec![(String::new(), Kind::AbsentNotNull)]
         );
+    }
+
+    #[test]
+    fn only_a_timestamp_pattern_missed_by_a_timestamp_is_another_timestamp_form() {
+        let schema = json!({"properties": {
+            "day": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"},
+            "at": {"type": "string", "pattern": "^[0-9-]+T[0-9:]+\\.[0-9]{6}Z$"}
+        }});
+        let body = json!({"day": "2026-12-02T00:58:51Z", "at": "2026-12-02T00:58:51+00:00"});
+        let mut found = kinds(&schema, &body);
+        found.sort_by_key(|(at, _)| at.clone());
+        assert_eq!(
+            found,
+            vec![
+                ("/at".to_owned(), Kind::TimestampForm),
+                ("/day".to_owned(), Kind::FormatChange)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_body_two_branches_accept_is_no_difference() {
+        let schema = json!({"oneOf": [{"type": "object"}, {"required": []}]});
+        assert!(kinds(&schema, &json!({"a": 1})).is_empty());
     }
 }
